@@ -1,0 +1,1 @@
+"""Shared kernel: settings, database, migrations, domain models, events, logging."""

@@ -1,0 +1,51 @@
+"""PostgreSQL connections: one pool per process, built from the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from core.settings import Settings
+
+PARTITIONED_TABLES = ("applications", "audit_logs")
+
+
+def create_pool(settings: Settings, *, name: str = "pvara", **kwargs: Any) -> ConnectionPool:
+    """A connection pool whose connections return rows as dicts; opened and ready."""
+    pool = ConnectionPool(
+        settings.effective_database_url,
+        min_size=kwargs.pop("min_size", settings.db_pool_min),
+        max_size=kwargs.pop("max_size", settings.db_pool_max),
+        kwargs={"row_factory": dict_row, "autocommit": False},
+        name=name,
+        open=False,
+        **kwargs,
+    )
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """A single connection (for CLI commands and scripts)."""
+    return psycopg.connect(
+        settings.effective_database_url, autocommit=autocommit, row_factory=dict_row
+    )
+
+
+def ensure_partitions(conn: psycopg.Connection[Any], months_ahead: int) -> list[str]:
+    """Create monthly partitions for this month and ``months_ahead`` more; return new ones."""
+    created: list[str] = []
+    for table in PARTITIONED_TABLES:
+        rows = conn.execute(
+            "SELECT pvara_ensure_monthly_partitions(%s::regclass, %s) AS name",
+            (table, months_ahead),
+        ).fetchall()
+        created.extend(_first(row) for row in rows)
+    return created
+
+
+def _first(row: Any) -> str:
+    return str(row["name"] if isinstance(row, dict) else row[0])

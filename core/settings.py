@@ -1,0 +1,115 @@
+"""The one place PVARA reads configuration: environment variables prefixed ``PVARA_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting of PVARA. README's configuration table lists them all."""
+
+    model_config = SettingsConfigDict(env_prefix="PVARA_", extra="ignore")
+
+    # --- local services -------------------------------------------------------------------
+    home: Path = Field(
+        default=PROJECT_ROOT / ".pvara",
+        description="Folder for local service data, logs, cached jars and résumé blobs.",
+    )
+    postgres_port: int = Field(default=55432, description="Port of the local PostgreSQL.")
+    redis_port: int = Field(default=56379, description="Port of the local Redis.")
+    kafka_port: int = Field(default=59092, description="Client port of the local Kafka broker.")
+    kafka_controller_port: int = Field(
+        default=59093, description="KRaft controller port of the local Kafka broker."
+    )
+    kafka_heap: str = Field(default="384m", description="Max JVM heap of the local Kafka broker.")
+    database_url: str = Field(
+        default="",
+        description="PostgreSQL URL. Set it to use an existing server; empty = local instance.",
+    )
+    redis_url: str = Field(
+        default="", description="Redis URL. Set it to use an existing server; empty = local."
+    )
+    kafka_bootstrap: str = Field(
+        default="",
+        description="Kafka bootstrap servers. Set to use an existing cluster; empty = local.",
+    )
+    db_pool_min: int = Field(default=1, description="Minimum PostgreSQL pool connections.")
+    db_pool_max: int = Field(default=10, description="Maximum PostgreSQL pool connections.")
+
+    # --- Kafka topics -----------------------------------------------------------------------
+    submitted_partitions: int = Field(
+        default=6, description="Partitions of the applications.submitted topic."
+    )
+    topic_partitions: int = Field(default=3, description="Partitions of the other topics.")
+    topic_replication: int = Field(default=1, description="Replication factor of new topics.")
+
+    # --- partitions and retention -----------------------------------------------------------
+    partition_months_ahead: int = Field(
+        default=3, description="Monthly partitions created ahead of the current month."
+    )
+
+    # --- API --------------------------------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(default=8000, description="Port the API listens on.")
+    public_url: str = Field(
+        default="", description="Base URL used in status links; empty = http://api_host:api_port."
+    )
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, description="Largest accepted résumé upload (413 above)."
+    )
+    blob_dir: Path | None = Field(
+        default=None, description="Résumé blob store folder; empty = <home>/blobs."
+    )
+    produce_timeout_s: float = Field(
+        default=10.0, description="How long the ingress waits for Kafka's acknowledgement."
+    )
+
+    # --- secrets ----------------------------------------------------------------------------
+    webhook_secret: SecretStr = Field(
+        default=SecretStr("dev-webhook-secret-change-me"),
+        description="Fallback HMAC key for webhooks of jobs without their own secret.",
+    )
+
+    @property
+    def local_database_url(self) -> str:
+        return f"postgresql://pvara@127.0.0.1:{self.postgres_port}/pvara"
+
+    @property
+    def local_redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def local_kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or self.local_database_url
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or self.local_redis_url
+
+    @property
+    def effective_kafka_bootstrap(self) -> str:
+        return self.kafka_bootstrap or self.local_kafka_bootstrap
+
+    @property
+    def effective_blob_dir(self) -> Path:
+        return self.blob_dir or self.home / "blobs"
+
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Operations: the ``pvara`` CLI, local services, pools, dashboard, metrics, reports."""
