@@ -51,11 +51,16 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-def migrate(settings: Settings) -> list[Migration]:
+def migrate(settings: Settings, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply pending migrations, then make sure this month's partitions exist.
 
     Returns the migrations applied by this call (empty when the schema was up to date).
+
+    Raises:
+        MigrationError: an applied migration's file changed since (checked for every file
+            before anything is applied), or the folder holds duplicate versions.
     """
+    migrations = discover(directory)
     applied_now: list[Migration] = []
     with psycopg.connect(settings.effective_database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -69,16 +74,20 @@ def migrate(settings: Settings) -> list[Migration]:
                 row[0]: row[1]
                 for row in conn.execute("SELECT version, checksum FROM schema_migrations")
             }
-            for migration in discover():
-                if migration.version in done:
-                    if done[migration.version] != migration.checksum:
-                        raise MigrationError(
-                            f"migration {migration.version}_{migration.name} changed after it "
-                            "was applied; add a new migration instead of editing an old one"
-                        )
-                    continue
-                _apply(conn, migration)
-                applied_now.append(migration)
+            changed = [
+                f"{m.version:04d}_{m.name}"
+                for m in migrations
+                if m.version in done and done[m.version] != m.checksum
+            ]
+            if changed:
+                raise MigrationError(
+                    f"migration {', '.join(changed)} changed after it was applied; "
+                    "add a new migration instead of editing an old one"
+                )
+            for migration in migrations:
+                if migration.version not in done:
+                    _apply(conn, migration)
+                    applied_now.append(migration)
             with conn.transaction():
                 ensure_partitions(conn, settings.partition_months_ahead)
         finally:
@@ -87,7 +96,9 @@ def migrate(settings: Settings) -> list[Migration]:
 
 
 def _apply(conn: psycopg.Connection[Any], migration: Migration) -> None:
-    log.info("applying migration", extra={"version": migration.version, "migration": migration.name})
+    log.info(
+        "applying migration", extra={"version": migration.version, "migration": migration.name}
+    )
     with conn.transaction():
         conn.execute(migration.sql.encode())
         conn.execute(

@@ -70,7 +70,51 @@ class Settings(BaseSettings):
         default=10.0, description="How long the ingress waits for Kafka's acknowledgement."
     )
 
+    # --- queues and workers ----------------------------------------------------------------
+    queue_heartbeat_timeout_ms: int = Field(
+        default=15_000,
+        description="A Dramatiq worker silent this long is presumed dead; its messages requeue.",
+    )
+    queue_maintenance_chance: int = Field(
+        default=20_000,
+        description="Dramatiq Redis maintenance runs on this many commands per million.",
+    )
+    queue_dead_message_ttl_ms: int = Field(
+        default=7 * 24 * 3600 * 1000, description="How long dead-lettered messages are kept."
+    )
+    worker_processes: int = Field(default=1, description="Default processes per pool.")
+    worker_threads: int = Field(default=4, description="Default threads per pool process.")
+    bridge_group: str = Field(default="bridge", description="Kafka consumer group of the bridge.")
+    bridge_batch_size: int = Field(
+        default=500, description="Most Kafka records the bridge handles per offset commit."
+    )
+    shortlist_debounce_ms: int = Field(
+        default=1500, description="A burst of scores for one job triggers one rebuild after this."
+    )
+    parse_max_retries: int = Field(default=3, description="Retries of a parse that crashed.")
+    score_max_retries: int = Field(default=5, description="Retries of a failed screening.")
+    notify_max_retries: int = Field(default=8, description="Webhook delivery attempts - 1.")
+    notify_min_backoff_ms: int = Field(
+        default=15_000, description="First webhook retry delay; doubles up to the max."
+    )
+    notify_max_backoff_ms: int = Field(
+        default=3 * 3600 * 1000, description="Longest delay between webhook retries."
+    )
+    webhook_timeout_s: float = Field(default=10.0, description="Timeout of one webhook POST.")
+    webhook_allow_hosts: str = Field(
+        default="",
+        description="Comma-separated hosts allowed even if private/loopback (tests, demo).",
+    )
+    webhook_events: str = Field(
+        default="shortlist.updated,applications.status_changed,offers.created",
+        description="Event types delivered to a job's webhook URL.",
+    )
+
     # --- secrets ----------------------------------------------------------------------------
+    id_secret: SecretStr = Field(
+        default=SecretStr("dev-id-secret-change-me"),
+        description="Key of the deterministic application ids (HMAC of org, job, CNIC).",
+    )
     webhook_secret: SecretStr = Field(
         default=SecretStr("dev-webhook-secret-change-me"),
         description="Fallback HMAC key for webhooks of jobs without their own secret.",

@@ -43,10 +43,14 @@ def _services(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from core.migrate import migrate
+    from core.migrate import MigrationError, migrate
     from ingest.topics import ensure_topics
 
-    applied = migrate(settings)
+    try:
+        applied = migrate(settings)
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     for migration in applied:
         print(f"applied {migration.version:04d}_{migration.name}")
     if not applied:
@@ -55,6 +59,77 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
         created = ensure_topics(settings)
         print(f"kafka topics created: {', '.join(created)}" if created else "kafka topics ok")
     return 0
+
+
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        workers=None,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def _bridge(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.runners import run_bridge
+
+    run_bridge(settings)
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.runners import exec_worker
+
+    return exec_worker(settings, args.pool, args.processes, args.threads)
+
+
+def _dlq(args: argparse.Namespace, settings: Settings) -> int:
+    import redis
+
+    from core import deadletters
+    from core.queue import create_broker
+
+    client = redis.Redis.from_url(settings.effective_redis_url)
+    if args.action == "list":
+        dead = deadletters.list_dead(client)
+        if args.json:
+            print(json.dumps([d.as_dict() for d in dead], indent=2))
+        elif not dead:
+            print("dead-letter queues are empty")
+        for d in dead if not args.json else []:
+            print(f"{d.queue:<12} {d.message_id}  {d.actor}{tuple(d.args)}  retries={d.retries}"
+                  f"  {d.error}")
+        return 0
+    targets = [d for d in deadletters.list_dead(client)
+               if args.all or d.message_id in args.ids]
+    broker = create_broker(settings)
+    for d in targets:
+        if args.action == "replay":
+            deadletters.replay(client, broker, d.queue, d.message_id)
+        else:
+            deadletters.delete(client, d.queue, d.message_id)
+        print(f"{args.action}ed {d.queue} {d.message_id} {d.actor}")
+    return 0 if targets or args.all else 1
+
+
+def _maintenance(args: argparse.Namespace, settings: Settings) -> int:
+    from tasks.maintenance import run
+
+    print(json.dumps(run(settings)))
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.demo import run_demo
+
+    return run_demo(settings, count=args.count, concurrency=args.concurrency)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +145,36 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply SQL migrations and create Kafka topics")
     migrate.add_argument("--no-topics", action="store_true", help="skip Kafka topic creation")
     migrate.set_defaults(handler=_migrate)
+
+    api = sub.add_parser("api", help="run the HTTP API (Litestar on uvicorn)")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.set_defaults(handler=_api)
+
+    bridge = sub.add_parser("bridge", help="run the Kafka → Dramatiq bridge and outbox relay")
+    bridge.set_defaults(handler=_bridge)
+
+    worker = sub.add_parser("worker", help="run a Dramatiq worker pool")
+    worker.add_argument("--pool", default="all", help="parse|score|shortlist|notify|maintenance|all")
+    worker.add_argument("--processes", type=int)
+    worker.add_argument("--threads", type=int)
+    worker.set_defaults(handler=_worker)
+
+    dlq = sub.add_parser("dlq", help="dead-letter queues: list, replay, delete")
+    dlq.add_argument("action", choices=["list", "replay", "delete"])
+    dlq.add_argument("ids", nargs="*", help="message ids (see `pvara dlq list`)")
+    dlq.add_argument("--all", action="store_true", help="every dead message")
+    dlq.add_argument("--json", action="store_true")
+    dlq.set_defaults(handler=_dlq)
+
+    maintenance = sub.add_parser("maintenance", help="partitions ahead, metrics refresh")
+    maintenance.add_argument("action", choices=["run"])
+    maintenance.set_defaults(handler=_maintenance)
+
+    demo = sub.add_parser("demo", help="the main job on sample data, end to end")
+    demo.add_argument("--count", type=int, default=300)
+    demo.add_argument("--concurrency", type=int, default=32)
+    demo.set_defaults(handler=_demo)
     return parser
 
 

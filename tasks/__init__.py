@@ -1,1 +1,1 @@
-"""tasks package."""
+"""Dramatiq worker pools: parse, score, shortlist, notify, maintenance."""

@@ -1,10 +1,10 @@
 """Local PostgreSQL, Redis and Kafka instances that the project starts itself."""
 
+from core.settings import Settings
 from ops.services._base import Service, ServiceError, ServiceStatus
 from ops.services.kafka import KafkaService
 from ops.services.postgres import PostgresService
 from ops.services.redis import RedisService
-from core.settings import Settings
 
 
 def all_services(settings: Settings) -> list[Service]:

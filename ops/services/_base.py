@@ -92,9 +92,20 @@ class Service(ABC):
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on, or holds, ``host:port`` (our servers could not bind it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+        if sock.connect_ex((host, port)) == 0:
+            return True
+    # A socket can hold the port without listening; binding the way servers do (ignoring
+    # TIME_WAIT leftovers) tells.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def ensure_port_free(service: str, port: int, setting: str) -> None:
@@ -128,10 +139,10 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def stop_pid(pid: int, timeout_s: float = 30.0) -> None:
-    """SIGTERM, wait, then SIGKILL."""
+def stop_pid(pid: int, timeout_s: float = 30.0, sig: int = signal.SIGTERM) -> None:
+    """Send ``sig`` (SIGTERM by default), wait, then SIGKILL."""
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     except ProcessLookupError:
         return
     if not wait_until(lambda: not pid_alive(pid), timeout_s):
@@ -155,10 +166,32 @@ def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 
 
 _apt_updated = False
 
+AUTO_INSTALL_ENV = "PVARA_AUTO_INSTALL"
+
+
+def auto_install_enabled() -> bool:
+    """Whether missing system packages may be installed with apt-get (``PVARA_AUTO_INSTALL``).
+
+    On by default; ``PVARA_AUTO_INSTALL=0`` (or ``false``/``no``/``off``) turns it off, for
+    machines where PVARA must not change the system and for tests of the error messages.
+    """
+    value = os.environ.get(AUTO_INSTALL_ENV, "1").strip().lower()
+    return value not in {"0", "false", "no", "off"}
+
 
 def apt_install(*packages: str) -> None:
-    """Install Debian packages (as root), running ``apt-get update`` once first."""
+    """Install Debian packages (as root), running ``apt-get update`` once first.
+
+    Raises:
+        ServiceError: automatic installation is off, apt-get is missing, we are not root,
+            or apt-get failed.
+    """
     global _apt_updated
+    if not auto_install_enabled():
+        raise ServiceError(
+            f"{' '.join(packages)} is missing and automatic installation is off "
+            f"({AUTO_INSTALL_ENV}=0)."
+        )
     if shutil.which("apt-get") is None:
         raise ServiceError(f"apt-get is not available to install {' '.join(packages)}.")
     if os.geteuid() != 0:
@@ -177,6 +210,4 @@ def apt_install(*packages: str) -> None:
         text=True,
     )
     if done.returncode != 0:
-        raise ServiceError(
-            f"apt-get install {' '.join(packages)} failed:\n{done.stderr[-2000:]}"
-        )
+        raise ServiceError(f"apt-get install {' '.join(packages)} failed:\n{done.stderr[-2000:]}")

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -46,27 +47,32 @@ class KafkaService(Service):
         return self.dir / "libs"
 
     def answers(self) -> bool:
+        # Refused connections fail here at once: kafka-python's bootstrap would retry for
+        # ``bootstrap_timeout_ms`` and leave a network thread behind for every failed client.
+        if not _reachable(self.address):
+            return False
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
         # kafka-python logs every refused connection at ERROR; a probe expects refusals.
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        kafka_log = logging.getLogger("kafka")
+        level = kafka_log.level
+        kafka_log.setLevel(logging.CRITICAL)
         try:
             admin = KafkaAdminClient(
                 bootstrap_servers=self.address,
                 request_timeout_ms=5000,
                 client_id="pvara-status",
             )
+            try:
+                admin.describe_cluster()
+            finally:
+                admin.close()
+            return True
         except (KafkaError, OSError, ValueError):
             return False
-        try:
-            admin.describe_cluster()
-            return True
-        except (KafkaError, OSError):
-            return False
         finally:
-            admin.close()
-            logging.getLogger("kafka").setLevel(logging.WARNING)
+            kafka_log.setLevel(level)
 
     def pid(self) -> int | None:
         pid = read_pid(self.dir / "kafka.pid")
@@ -79,16 +85,23 @@ class KafkaService(Service):
         return pid if b"kafka.Kafka" in cmdline else None
 
     def detail(self) -> dict[str, Any]:
-        info: dict[str, Any] = {}
+        """What the running broker process is, read from its own command line."""
         pid = None if self.external else self.pid()
-        if pid is not None:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            info["process"] = os.path.basename(cmdline[0].decode())
+        if pid is None:
+            return {}
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return {}
+        argv = [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg]
+        info: dict[str, Any] = {"process": os.path.basename(argv[0])}
+        if "kafka.Kafka" in argv:
             info["main_class"] = "kafka.Kafka"
-            jar = self.libs / f"kafka_2.13-{KAFKA_VERSION}.jar"
-            if jar.exists():
-                info["version"] = KAFKA_VERSION
-                info["jar"] = jar.name
+        classpath = argv[argv.index("-cp") + 1] if "-cp" in argv[:-1] else ""
+        jar = _broker_jar(classpath)
+        if jar is not None:
+            info["version"] = jar.name.removeprefix("kafka_2.13-").removesuffix(".jar")
+            info["jar"] = jar.name
         return info
 
     # --- start / stop -------------------------------------------------------------------
@@ -98,7 +111,8 @@ class KafkaService(Service):
         if self.pid() is None:
             ensure_port_free("kafka", self.settings.kafka_port, "PVARA_KAFKA_PORT")
             ensure_port_free(
-                "kafka controller", self.settings.kafka_controller_port,
+                "kafka controller",
+                self.settings.kafka_controller_port,
                 "PVARA_KAFKA_CONTROLLER_PORT",
             )
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -113,18 +127,32 @@ class KafkaService(Service):
             out = (self.dir / "kafka.out").open("ab")
             heap = self.settings.kafka_heap
             proc = subprocess.Popen(
-                [java, "-Xms128m", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-                 "-Djava.awt.headless=true",
-                 f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
-                 f"-Dkafka.logs.dir={self.dir / 'logs'}",
-                 "-cp", classpath, "kafka.Kafka", str(config)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=self.dir,
+                [
+                    java,
+                    "-Xms128m",
+                    f"-Xmx{heap}",
+                    "-XX:+UseG1GC",
+                    "-XX:MaxGCPauseMillis=20",
+                    "-Djava.awt.headless=true",
+                    f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+                    f"-Dkafka.logs.dir={self.dir / 'logs'}",
+                    "-cp",
+                    classpath,
+                    "kafka.Kafka",
+                    str(config),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.dir,
             )
             (self.dir / "kafka.pid").write_text(str(proc.pid))
         if not wait_until(lambda: self.answers() or self.pid() is None, 90, interval_s=0.5):
-            raise ServiceError(f"kafka: the broker did not answer on {self.address} in 90 s. "
-                               f"See {self.dir / 'logs'} and {self.dir / 'kafka.out'}.")
+            raise ServiceError(
+                f"kafka: the broker did not answer on {self.address} in 90 s. "
+                f"See {self.dir / 'logs'} and {self.dir / 'kafka.out'}."
+            )
         if self.pid() is None:
             tail = (self.dir / "kafka.out").read_text(errors="replace")[-2000:]
             raise ServiceError(f"kafka: the broker exited during start-up.\n{tail}")
@@ -148,10 +176,19 @@ class KafkaService(Service):
         if self.libs.exists():
             shutil.rmtree(self.libs)
         done = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(_POM), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime",
-             f"-Dmaven.repo.local={self.settings.home / 'm2'}"],
-            capture_output=True, text=True,
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(_POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.libs}",
+                "-DincludeScope=runtime",
+                f"-Dmaven.repo.local={self.settings.home / 'm2'}",
+            ],
+            capture_output=True,
+            text=True,
         )
         if done.returncode != 0 or not (self.libs / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
             raise ServiceError(
@@ -163,12 +200,14 @@ class KafkaService(Service):
 
     def _write_config(self) -> Path:
         config = self.dir / "server.properties"
-        config.write_text(_TEMPLATE.read_text().format(
-            port=self.settings.kafka_port,
-            controller_port=self.settings.kafka_controller_port,
-            data_dir=self.dir / "data",
-            partitions=self.settings.submitted_partitions,
-        ))
+        config.write_text(
+            _TEMPLATE.read_text().format(
+                port=self.settings.kafka_port,
+                controller_port=self.settings.kafka_controller_port,
+                data_dir=self.dir / "data",
+                partitions=self.settings.submitted_partitions,
+            )
+        )
         (self.dir / "log4j2.properties").write_text(
             _LOG4J.read_text().replace("@LOG_DIR@", str(self.dir / "logs"))
         )
@@ -176,9 +215,17 @@ class KafkaService(Service):
 
     def _run_tool(self, java: str, classpath: str, args: list[str]) -> str:
         done = subprocess.run(
-            [java, "-Xmx256m", f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
-             "-cp", classpath, "kafka.tools.StorageTool", *args],
-            capture_output=True, text=True,
+            [
+                java,
+                "-Xmx256m",
+                f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
         )
         if done.returncode != 0:
             raise ServiceError(f"kafka: StorageTool {args[0]} failed.\n{done.stdout}{done.stderr}")
@@ -187,12 +234,41 @@ class KafkaService(Service):
 
 def _require_java() -> str:
     java = shutil.which("java")
+    why_not_installed = ""
     if java is None:
-        apt_install("openjdk-17-jre-headless")
+        try:
+            apt_install("openjdk-17-jre-headless")
+        except ServiceError as exc:
+            why_not_installed = f" ({exc})"
         java = shutil.which("java")
     if java is None:
         raise ServiceError(
-            "kafka: no Java runtime found. Kafka 4 needs Java 17 or newer: "
-            "`apt-get install openjdk-17-jre-headless`, or set PVARA_KAFKA_BOOTSTRAP."
+            "kafka: no Java runtime (`java`) found on PATH. Kafka 4 needs Java 17 or newer: "
+            "`apt-get install openjdk-17-jre-headless`, or set PVARA_KAFKA_BOOTSTRAP to an "
+            f"existing cluster.{why_not_installed}"
         )
     return java
+
+
+def _reachable(bootstrap: str) -> bool:
+    """Whether a TCP connection to any of the ``host:port`` bootstrap servers succeeds."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), 2):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def _broker_jar(classpath: str) -> Path | None:
+    """The ``kafka_2.13-<version>.jar`` on a JVM class path (entries may be ``dir/*``)."""
+    for entry in classpath.split(os.pathsep):
+        if entry.endswith("*"):
+            found = sorted(Path(entry[:-1] or ".").glob("kafka_2.13-*.jar"))
+            if found:
+                return found[0]
+        elif Path(entry).name.startswith("kafka_2.13-") and entry.endswith(".jar"):
+            return Path(entry)
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,18 @@ class PostgresService(Service):
         self._prepare_data_dir()
         if not (self.data_dir / "PG_VERSION").exists():
             self._as_postgres(
-                [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-A", "trust",
-                 "-U", "pvara", "-E", "UTF8", "--locale=C.UTF-8"],
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "pvara",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ],
                 "initdb",
             )
             (self.data_dir / "postgresql.auto.conf").write_text(
@@ -81,9 +92,19 @@ class PostgresService(Service):
             )
         if self.pid() is None:
             self._as_postgres(
-                [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l",
-                 str(self.data_dir / "server.log"), "-w", "-t", "60",
-                 "-o", f"-p {self.settings.postgres_port}", "start"],
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.data_dir / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-p {self.settings.postgres_port}",
+                    "start",
+                ],
                 "pg_ctl start",
             )
         self._create_database()
@@ -91,7 +112,10 @@ class PostgresService(Service):
     def _stop(self) -> None:
         pid = self.pid()
         if pid is not None:
-            stop_pid(pid, timeout_s=30)
+            # SIGINT is PostgreSQL's "fast" shutdown: open sessions are ended. SIGTERM ("smart")
+            # would wait for every client (a worker's idle pool) and then get SIGKILLed, which
+            # leaves orphaned backends holding the shared memory.
+            stop_pid(pid, timeout_s=30, sig=signal.SIGINT)
 
     def _create_database(self) -> None:
         admin_url = self.settings.local_database_url.rsplit("/", 1)[0] + "/postgres"

@@ -1,0 +1,77 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import ASGIMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from api.applications.routes import ApplicationsController
+from api.errors import EXCEPTION_HANDLERS
+from api.health import live, ready
+from api.state import ApiState
+from core.logs import request_id_var
+from core.settings import Settings, get_settings
+from ingest.producer import Producer
+
+
+class RequestIdMiddleware(ASGIMiddleware):
+    """Tags logs with the caller's ``X-Request-ID`` (or a new one) and echoes it back."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request_id = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:64]
+                break
+        token = request_id_var.set(request_id or uuid.uuid4().hex)
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", (request_id_var.get() or "").encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+def _state(request: Request[Any, Any, Any]) -> ApiState:
+    state: ApiState = request.app.state.api
+    return state
+
+
+def create_app(settings: Settings | None = None, *, producer: Producer | None = None) -> Litestar:
+    """Build the API. ``producer`` replaces the Kafka producer (benchmarks, tests)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.api = await ApiState.open(settings, producer)
+        try:
+            yield
+        finally:
+            await app.state.api.close()
+
+    return Litestar(
+        route_handlers=[ApplicationsController, live, ready],
+        dependencies={"state_": Provide(_state, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestIdMiddleware()],
+        lifespan=[lifespan],
+        state=State(),
+        request_max_body_size=settings.max_upload_bytes + 256 * 1024,
+        openapi_config=OpenAPIConfig(title="PVARA", version="1.0.0", path="/schema"),
+        debug=False,
+    )

@@ -1,0 +1,1 @@
+"""Candidate submissions and their status."""

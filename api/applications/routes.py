@@ -1,0 +1,89 @@
+"""``POST /api/v1/jobs/{job_id}/applications`` and ``GET /api/v1/applications/{id}``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.openapi.spec import Example
+from litestar.params import Parameter
+
+from api.applications import service
+from api.applications.schemas import ApplicationStatusOut, SubmissionAccepted
+from api.errors import ProblemError
+from api.state import ApiState
+from core.logs import request_id_var
+
+_FORM_FIELDS = ("candidate_cnic", "candidate_name", "candidate_email", "phone", "resume_text")
+
+
+class ApplicationsController(Controller):
+    path = "/api/v1"
+    tags = ["applications"]
+
+    @post(
+        "/jobs/{job_id:uuid}/applications",
+        summary="Submit an application (JSON or multipart with a résumé file)",
+        description=(
+            "Accepts `application/json` with the fields of ApplicationIn, or "
+            "`multipart/form-data` with the same fields and a `resume` file (PDF, DOCX, text). "
+            "Answers 202 once Kafka acknowledged the application (acks=all), or 200 with the "
+            "current status when the same candidate already applied to this job."
+        ),
+        status_code=202,
+        responses={},
+    )
+    async def submit(
+        self, request: Request[Any, Any, Any], state_: ApiState, job_id: uuid.UUID
+    ) -> Response[SubmissionAccepted]:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        resume: service.ResumeFile | None = None
+        if content_type == "application/json":
+            fields = service.parse_json_body(await request.body())
+        elif content_type == "multipart/form-data":
+            form = await request.form()
+            fields = {k: form.get(k) for k in _FORM_FIELDS if form.get(k) not in (None, "")}
+            upload = form.get("resume")
+            if isinstance(upload, UploadFile):
+                resume = service.ResumeFile(
+                    await upload.read(), upload.filename, upload.content_type
+                )
+            elif upload is not None:
+                raise ProblemError(422, "validation_failed", "`resume` must be a file.")
+        else:
+            raise ProblemError(
+                415, "unsupported_media_type",
+                "Send application/json or multipart/form-data.",
+            )
+        data = service.parse_fields(fields)
+        result = await service.submit(state_, job_id, data, resume, request_id_var.get())
+        body = SubmissionAccepted(
+            application_id=result.application_id,
+            status=result.status,
+            status_url=f"{state_.settings.effective_public_url}/api/v1/applications/"
+            f"{result.application_id}",
+        )
+        return Response(
+            body,
+            status_code=202 if result.created else 200,
+            headers={"Location": body.status_url},
+        )
+
+    @get(
+        "/applications/{application_id:uuid}",
+        summary="Status of an application (no personal data)",
+    )
+    async def status(
+        self,
+        state_: ApiState,
+        application_id: uuid.UUID = Parameter(
+            description="The id returned at submission",
+            examples=[Example(value="0b8f5a2e-3c1d-5e6f-8a9b-0c1d2e3f4a5b")],
+        ),
+    ) -> ApplicationStatusOut:
+        found = await service.read_status(state_, application_id)
+        if found is None:
+            raise ProblemError(404, "application_not_found", f"No application {application_id}.")
+        return found

@@ -1,0 +1,97 @@
+"""RFC 9457 problem+json errors with a stable machine-readable ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+PROBLEM_JSON = "application/problem+json"
+_BASE = "https://pvara.dev/problems/"
+
+
+class ProblemError(Exception):
+    """An error answered as problem+json: ``status``, stable ``code``, human ``detail``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or code.replace("_", " ").capitalize()
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def problem_response(
+    request: Request[Any, Any, Any], error: ProblemError
+) -> Response[dict[str, Any]]:
+    body = {
+        "type": _BASE + error.code,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "code": error.code,
+        "instance": request.url.path,
+        **error.extra,
+    }
+    return Response(body, status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers)
+
+
+def _problem_handler(request: Request[Any, Any, Any], exc: ProblemError) -> Response[Any]:
+    return problem_response(request, exc)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        return problem_response(
+            request,
+            ProblemError(400, "invalid_request", str(exc.detail), extra={"errors": exc.extra}),
+        )
+    code = _HTTP_CODES.get(status, "http_error" if status < 500 else "server_error")
+    return problem_response(
+        request, ProblemError(status, code, str(exc.detail), headers=exc.headers or None)
+    )
+
+
+def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request.logger.exception("unhandled error")
+    return problem_response(
+        request,
+        ProblemError(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal server error."),
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ProblemError: _problem_handler,
+    HTTPException: _http_handler,
+    Exception: _unhandled,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "ProblemError", "problem_response"]

@@ -1,0 +1,81 @@
+"""The resources a running API holds: pools, clients, caches. Built once in the lifespan."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from core.settings import Settings
+from ingest.blobs import BlobStore, LocalBlobStore
+from ingest.probe import KafkaProbe
+from ingest.producer import Producer
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    status: str
+
+
+@dataclass
+class ApiState:
+    """Everything a request handler needs, injected as the ``state`` dependency."""
+
+    settings: Settings
+    db: AsyncConnectionPool
+    redis: aioredis.Redis
+    producer: Producer
+    blobs: BlobStore
+    kafka_probe: KafkaProbe
+    job_cache_ttl_s: float = 2.0
+    _jobs: dict[uuid.UUID, tuple[float, JobInfo | None]] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, settings: Settings, producer: Producer | None = None) -> ApiState:
+        pool: AsyncConnectionPool = AsyncConnectionPool(
+            settings.effective_database_url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            name="api",
+            open=False,
+        )
+        await pool.open(wait=False)
+        return cls(
+            settings=settings,
+            db=pool,
+            redis=aioredis.Redis.from_url(settings.effective_redis_url),
+            producer=producer or Producer(settings, client_id="pvara-api"),
+            blobs=LocalBlobStore(settings.effective_blob_dir),
+            kafka_probe=KafkaProbe(settings),
+        )
+
+    async def close(self) -> None:
+        self.producer.close()
+        self.kafka_probe.close()
+        await self.redis.aclose()
+        await self.db.close()
+
+    async def job(self, job_id: uuid.UUID) -> JobInfo | None:
+        """A job's owner and status, cached for a moment (it is read on every submission)."""
+        now = time.monotonic()
+        cached = self._jobs.get(job_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self.db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, organization_id, status FROM jobs WHERE id = %s", (job_id,)
+            )
+            row: dict[str, Any] | None = await cur.fetchone()  # type: ignore[assignment]
+        info = JobInfo(row["id"], row["organization_id"], row["status"]) if row else None
+        if len(self._jobs) > 10_000:
+            self._jobs.clear()
+        self._jobs[job_id] = (now + self.job_cache_ttl_s, info)
+        return info

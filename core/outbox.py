@@ -1,0 +1,25 @@
+"""Writing events into the transactional outbox (published to Kafka by the relay)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+
+def add_event(
+    conn: psycopg.Connection[Any],
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    key: str | None = None,
+    job_id: uuid.UUID | str | None = None,
+) -> None:
+    """Record an event in the caller's transaction; it is published once that commits."""
+    conn.execute(
+        "INSERT INTO event_outbox (topic, key, event_type, payload, job_id)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        (topic, key, topic, Jsonb(payload), job_id),
+    )

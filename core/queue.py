@@ -1,0 +1,54 @@
+"""The Dramatiq broker on Redis, and the names of pools (queues) and actors.
+
+Producers that must not import ``tasks`` (the bridge, the API) enqueue by actor name through
+:func:`enqueue`; ``tasks`` declares the actors with the same names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from core.settings import Settings
+
+PARSE = "parse"
+SCORE = "score"
+SHORTLIST = "shortlist"
+NOTIFY = "notify"
+MAINTENANCE = "maintenance"
+POOLS = (PARSE, SCORE, SHORTLIST, NOTIFY, MAINTENANCE)
+
+PARSE_APPLICATION = "parse_application"
+SCORE_APPLICATION = "score_application"
+REBUILD_SHORTLIST = "rebuild_shortlist"
+DELIVER_WEBHOOK = "deliver_webhook"
+RUN_MAINTENANCE = "run_maintenance"
+
+NAMESPACE = "dramatiq"
+
+
+def create_broker(settings: Settings) -> RedisBroker:
+    """A Redis broker tuned so a killed worker's messages come back within seconds."""
+    return RedisBroker(
+        url=settings.effective_redis_url,
+        namespace=NAMESPACE,
+        heartbeat_timeout=settings.queue_heartbeat_timeout_ms,
+        maintenance_chance=settings.queue_maintenance_chance,
+        dead_message_ttl=settings.queue_dead_message_ttl_ms,
+    )
+
+
+def enqueue(
+    broker: dramatiq.Broker,
+    queue: str,
+    actor: str,
+    *args: Any,
+    delay_ms: int | None = None,
+) -> dramatiq.Message[Any]:
+    """Send a message to ``actor`` on ``queue`` without importing the actor itself."""
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name=queue, actor_name=actor, args=args, kwargs={}, options={}
+    )
+    return broker.enqueue(message, delay=delay_ms)

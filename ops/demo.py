@@ -1,0 +1,294 @@
+"""``pvara demo``: the main job on sample data, from nothing, with a summary at the end.
+
+Services up → schema → an organization and a job with the seed's criteria → N sample résumés
+(PDF, DOCX, text) submitted concurrently through the HTTP API → bridge and every pool running
+→ wait until every application reached a final state → counts, shortlist, throughput, latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from core.domain import PIPELINE_DONE
+from core.migrate import migrate
+from core.settings import Settings
+from core.webhooks import SIGNATURE_HEADER, SignatureError, verify
+from ingest.topics import ensure_topics
+from ops.processes import Child, free_port, pvara_command, running, wait_for_http
+from ops.samples import SampleResume, generate_samples
+from ops.services import ServiceError, all_services
+from screening.criteria import EXAMPLE_CRITERIA
+
+_FINAL = tuple(sorted(PIPELINE_DONE))
+
+
+@dataclass
+class _Submitted:
+    accepted: dict[str, float] = field(default_factory=dict)  # application id → submit time
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+class _WebhookSink:
+    """A local receiver that verifies every delivery's signature, for the demo's job."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.verified = 0
+        self.rejected = 0
+        self.events: dict[str, int] = {}
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    verify(secret, body, self.headers.get(SIGNATURE_HEADER, ""))
+                except SignatureError:
+                    sink.rejected += 1
+                    self.send_response(401)
+                else:
+                    sink.verified += 1
+                    kind = json.loads(body).get("type", "?")
+                    sink.events[kind] = sink.events.get(kind, 0) + 1
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/pvara"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> int:
+    print(f"PVARA demo: {count} sample applications, end to end\n")
+    try:
+        for service in all_services(settings):
+            status = service.up()
+            print(f"  service {status.name:<9} {status.address}  answering={status.answering}")
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    migrate(settings)
+    ensure_topics(settings)
+
+    webhook_secret = uuid.uuid4().hex.encode()
+    sink = _WebhookSink(webhook_secret)
+    org_id, job_id = _create_job(settings, sink.url, webhook_secret.decode())
+    print(f"  organization {org_id}\n  job          {job_id} (seed's example criteria)\n")
+
+    started = time.perf_counter()
+    samples = generate_samples(count)
+    kinds: dict[str, int] = {}
+    for sample in samples:
+        kinds[sample.media_type.rsplit("/", 1)[-1]] = kinds.get(sample.media_type.rsplit("/", 1)[-1], 0) + 1
+    print(f"generated {count} résumés in {time.perf_counter() - started:.1f}s: "
+          + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())))
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "PVARA_API_PORT": str(port),
+        "PVARA_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+        "PVARA_NOTIFY_MIN_BACKOFF_MS": "500",
+    }
+    log_dir = settings.home / "demo-logs"
+    children = [
+        Child("api", pvara_command("api", "--port", str(port)), env, log_dir),
+        Child("bridge", pvara_command("bridge"), env, log_dir),
+        Child("workers", pvara_command("worker", "--pool", "all", "--processes", "2",
+                                       "--threads", "4"), env, log_dir),
+    ]
+    with running(children):
+        base = f"http://127.0.0.1:{port}"
+        if not wait_for_http(f"{base}/health/ready", 60):
+            print(f"error: the API did not become ready; see {log_dir}", file=sys.stderr)
+            return 1
+        print(f"API ready at {base}; bridge and workers running (logs in {log_dir})\n")
+        t0 = time.time()
+        submitted = asyncio.run(_submit_all(base, job_id, samples, concurrency))
+        submit_s = time.time() - t0
+        print(f"submitted {count} in {submit_s:.1f}s ({count / submit_s:.0f}/s): "
+              f"{len(submitted.accepted)} accepted (202), {len(submitted.refused)} refused")
+        ok = _wait_final(settings, job_id, len(submitted.accepted), timeout_s=900)
+        elapsed = time.time() - t0
+        _wait_shortlist_settled(settings, job_id)
+        stats = _summary(settings, job_id, submitted, elapsed)
+    sink.close()
+    print(f"\nwebhooks delivered and verified: {sink.verified} "
+          f"({', '.join(f'{k}: {v}' for k, v in sorted(sink.events.items()))}); "
+          f"bad signatures: {sink.rejected}")
+    lost = stats["lost"]
+    if not ok or lost:
+        print(f"\nFAILED: {lost} application(s) lost or unfinished", file=sys.stderr)
+        return 1
+    print("\nnothing lost: every accepted application reached a final state")
+    return 0
+
+
+def _create_job(settings: Settings, webhook_url: str, secret: str) -> tuple[uuid.UUID, uuid.UUID]:
+    org_id, job_id = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(settings.effective_database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO organizations (id, name, slug) VALUES (%s, %s, %s)",
+            (org_id, "Demo Recruiting", f"demo-{org_id.hex[:8]}"),
+        )
+        conn.execute(
+            "INSERT INTO jobs (id, organization_id, title, department, description, location,"
+            " tier, webhook_url, webhook_secret) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (job_id, org_id, "Backend Engineer (Python)", "Engineering",
+             "Build and run Python services on PostgreSQL; containers and Kubernetes a plus.",
+             "Remote", "standard", webhook_url, secret),
+        )
+        conn.execute(
+            "INSERT INTO screening_criteria (organization_id, job_id, version, criteria,"
+            " top_n_candidates, min_score_threshold) VALUES (%s, %s, 1, %s, 10, 70)",
+            (org_id, job_id, Jsonb(EXAMPLE_CRITERIA)),
+        )
+    return org_id, job_id
+
+
+async def _submit_all(
+    base: str, job_id: uuid.UUID, samples: list[SampleResume], concurrency: int
+) -> _Submitted:
+    result = _Submitted()
+    gate = asyncio.Semaphore(concurrency)
+    url = f"{base}/api/v1/jobs/{job_id}/applications"
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def one(sample: SampleResume) -> None:
+            fields = {"candidate_cnic": sample.cnic, "candidate_name": sample.name,
+                      "candidate_email": sample.email, "phone": sample.phone}
+            async with gate:
+                if sample.media_type == "text/plain":
+                    response = await client.post(url, json={**fields, "resume_text": sample.text})
+                else:
+                    response = await client.post(
+                        url, data=fields,
+                        files={"resume": (sample.filename, sample.data, sample.media_type)},
+                    )
+            if response.status_code in (200, 202):
+                result.accepted[response.json()["application_id"]] = time.time()
+            else:
+                result.refused.append((response.status_code, response.text[:200]))
+
+        await asyncio.gather(*(one(s) for s in samples))
+    return result
+
+
+def _counts(settings: Settings, job_id: uuid.UUID) -> dict[str, int]:
+    with psycopg.connect(settings.effective_database_url) as conn:
+        return {
+            status: n
+            for status, n in conn.execute(
+                "SELECT status, count(*) FROM applications WHERE job_id = %s GROUP BY status",
+                (job_id,),
+            )
+        }
+
+
+def _wait_final(settings: Settings, job_id: uuid.UUID, expected: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    done = 0
+    while time.monotonic() < deadline:
+        counts = _counts(settings, job_id)
+        done = sum(n for s, n in counts.items() if s in _FINAL)
+        _progress(done, expected, counts)
+        if done >= expected:
+            print()
+            return True
+        time.sleep(0.5)
+    print()
+    return False
+
+
+def _wait_shortlist_settled(settings: Settings, job_id: uuid.UUID) -> None:
+    """The last scores schedule a debounced rebuild; wait until no rebuild is pending."""
+    import redis
+
+    client = redis.Redis.from_url(settings.effective_redis_url)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and client.exists(f"pvara:shortlist:pending:{job_id}"):
+        time.sleep(0.2)
+
+
+def _progress(done: int, total: int, counts: dict[str, int]) -> None:
+    width = 40
+    filled = int(width * done / total) if total else width
+    detail = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+    sys.stdout.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {detail}   ")
+    sys.stdout.flush()
+
+
+def _summary(
+    settings: Settings, job_id: uuid.UUID, submitted: _Submitted, elapsed_s: float
+) -> dict[str, int]:
+    with psycopg.connect(settings.effective_database_url, row_factory=dict_row) as conn:
+        counts = _counts(settings, job_id)
+        latencies = [
+            r["ms"] for r in conn.execute(
+                "SELECT extract(epoch FROM ai_screened_at - submitted_at) * 1000 AS ms"
+                " FROM applications WHERE job_id = %s AND ai_screened_at IS NOT NULL"
+                " ORDER BY 1", (job_id,))
+        ]
+        shortlist = conn.execute(
+            "SELECT s.rank, s.ai_score, a.candidate_name, a.ai_recommendation,"
+            "       a.ai_skills_matched, a.ai_skills_missing, s.version"
+            "  FROM shortlist s JOIN applications a ON a.id = s.application_id"
+            " WHERE s.job_id = %s"
+            "   AND s.version = (SELECT max(version) FROM shortlist_versions WHERE job_id = %s)"
+            " ORDER BY s.rank LIMIT 10", (job_id, job_id)).fetchall()
+        ids = [uuid.UUID(a) for a in submitted.accepted]
+        in_db, in_final = conn.execute(
+            "SELECT count(*) AS n, count(*) FILTER (WHERE status = ANY(%s)) AS final"
+            "  FROM applications WHERE job_id = %s AND id = ANY(%s)",
+            (list(_FINAL), job_id, ids),
+        ).fetchone().values()
+    scored = sum(counts.get(s, 0) for s in ("screened", "shortlisted"))
+    failed = counts.get("parse_failed", 0)
+    accepted = len(submitted.accepted)
+    print("\n== Summary ==")
+    print(f"  submitted   {accepted + len(submitted.refused)}")
+    print(f"  accepted    {accepted}")
+    print(f"  in database {in_db}")
+    print(f"  parsed      {accepted - failed}")
+    print(f"  scored      {scored}")
+    print(f"  failed      {failed} (parse_failed)")
+    print(f"  throughput  {accepted / elapsed_s:.1f} applications/s end to end "
+          f"({elapsed_s:.1f}s for {accepted})")
+    if latencies:
+        print(f"  submit→scored latency  p50 {_pct(latencies, 50):.0f} ms   "
+              f"p95 {_pct(latencies, 95):.0f} ms   p99 {_pct(latencies, 99):.0f} ms")
+    if shortlist:
+        print(f"\n== Shortlist (top 10, version {shortlist[0]['version']}) ==")
+        print(f"  {'rank':>4}  {'score':>5}  {'candidate':<26} {'recommend':<9}  matched / missing")
+        for row in shortlist:
+            matched = ", ".join(row["ai_skills_matched"] or [])
+            missing = ", ".join(row["ai_skills_missing"] or []) or "-"
+            print(f"  {row['rank']:>4}  {float(row['ai_score']):>5.1f}  "
+                  f"{row['candidate_name'][:26]:<26} {row['ai_recommendation']:<9}  "
+                  f"{matched} / {missing}")
+    return {"lost": accepted - in_final}
+
+
+def _pct(sorted_values: list[Any], pct: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values)) - 1))
+    return float(sorted_values[index])

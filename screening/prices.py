@@ -1,0 +1,244 @@
+"""The dated, versioned price table (``screening/data/prices.json``) and cost arithmetic.
+
+API models are priced per million tokens; self-hosted (Ollama) models by the GPU time they
+occupy, so local inference never reads as free. All arithmetic is :class:`~decimal.Decimal`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import date
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from screening.config import LlmSettings, get_llm_settings
+
+MILLION = Decimal(1_000_000)
+CHARS_PER_TOKEN = Decimal("3.5")
+"""Résumé-style text averages ~4 characters per token; 3.5 over-counts on purpose."""
+_USD_PLACES = Decimal("0.000000001")
+_DATE_SUFFIX = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
+
+
+class TokenCounts(Protocol):
+    """Normalised usage (see ``screening.providers.base.Usage``)."""
+
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cached_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+
+
+class UnknownPrice(KeyError):
+    """The table has no price for this provider and model."""
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenPrice(_Entry):
+    """USD per million tokens."""
+
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+    cached_input: Decimal = Field(ge=0)
+    cache_write: Decimal = Field(ge=0)
+
+
+class GpuPrice(_Entry):
+    """A self-hosted model: GPU-hour rate and assumed throughput."""
+
+    gpu_hour_usd: Decimal = Field(ge=0)
+    prefill_tokens_per_s: Decimal = Field(gt=0)
+    decode_tokens_per_s: Decimal = Field(gt=0)
+    parallel_slots: int = Field(default=1, ge=1)
+    basis: Literal["tokens", "latency"] = "tokens"
+
+
+class _Provider(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    request_overhead_tokens: int = Field(default=0, ge=0)
+    models: dict[str, TokenPrice | GpuPrice]
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: str
+    effective_from: date
+    providers: dict[str, _Provider]
+
+
+class PriceTable:
+    """One version of the price table, possibly with local overrides applied."""
+
+    def __init__(self, table: _Table, version: str) -> None:
+        self._table = table
+        self.version = version
+        """The table's version, ``+<hash>`` when overrides changed it; record it with costs."""
+        self.effective_from = table.effective_from
+
+    @classmethod
+    def load(
+        cls,
+        version: str | None = None,
+        overrides: str | Path | Mapping[str, Any] | None = None,
+        *,
+        path: Path | None = None,
+    ) -> PriceTable:
+        """Load ``version`` (default: the newest) and apply ``overrides``.
+
+        ``overrides`` is a mapping, a JSON document or a JSON file path (the value of
+        ``PVARA_PRICE_TABLE_OVERRIDES``) shaped ``{provider: {model: {field: value}}}``;
+        fields of an existing model may be given alone, a new model needs all of them.
+
+        Raises:
+            LookupError: no table has that version.
+            ValueError: the table or the overrides are malformed.
+        """
+        document = _read_json(path) if path else _bundled()
+        tables = document["tables"]
+        if version is None:
+            raw = max(tables, key=lambda t: (str(t["effective_from"]), str(t["version"])))
+        else:
+            matches = [t for t in tables if t["version"] == version]
+            if not matches:
+                raise LookupError(f"no price table version {version!r}")
+            raw = matches[0]
+        if overrides is None or overrides == "":
+            table = _Table.model_validate(raw)
+            return cls(table, table.version)
+        patch = _overrides(overrides)
+        table = _Table.model_validate(_apply(raw, patch))
+        digest = hashlib.sha256(
+            json.dumps(patch, sort_keys=True, default=str).encode()
+        ).hexdigest()[:8]
+        return cls(table, f"{table.version}+{digest}")
+
+    def price(self, provider: str, model: str) -> TokenPrice | GpuPrice:
+        """The price entry of ``model`` (exact id, then without a date suffix, then ``*``).
+
+        Raises:
+            UnknownPrice: neither the model nor a ``*`` default is listed.
+        """
+        entry = self._table.providers.get(provider)
+        if entry is not None:
+            for key in (model, _DATE_SUFFIX.sub("", model), "*"):
+                if key in entry.models:
+                    return entry.models[key]
+        raise UnknownPrice(f"no price for {provider}/{model} in table {self.version}")
+
+    def cost_usd(
+        self, provider: str, model: str, usage: TokenCounts, latency_ms: float = 0
+    ) -> Decimal:
+        """What a finished call cost, in USD (rounded to 1e-9).
+
+        Ollama: GPU seconds from tokens and the assumed throughput (``basis=tokens``), or
+        from ``latency_ms`` shared among ``parallel_slots`` (``basis=latency``).
+        """
+        price = self.price(provider, model)
+        if isinstance(price, GpuPrice):
+            if price.basis == "latency":
+                seconds = Decimal(str(latency_ms)) / 1000 / price.parallel_slots
+            else:
+                seconds = _gpu_seconds(
+                    price,
+                    usage.input_tokens + usage.cached_tokens + usage.cache_write_tokens,
+                    usage.output_tokens,
+                )
+            cost = seconds * price.gpu_hour_usd / 3600
+        else:
+            cost = (
+                usage.input_tokens * price.input
+                + usage.cached_tokens * price.cached_input
+                + usage.cache_write_tokens * price.cache_write
+                + usage.output_tokens * price.output
+            ) / MILLION
+        return cost.quantize(_USD_PLACES, rounding=ROUND_HALF_EVEN)
+
+    def estimate_usd(
+        self, provider: str, model: str, prompt_chars: int, max_tokens: int, *, attempts: int = 1
+    ) -> Decimal:
+        """An upper bound for a budget reservation, rounded up.
+
+        Input is ``prompt_chars / 3.5`` tokens plus the provider's request overhead, all
+        uncached; output is the full ``max_tokens``. ``attempts=2`` covers a repaired answer
+        (the repair resends the conversation plus the first answer).
+        """
+        price = self.price(provider, model)
+        overhead = self._table.providers[provider].request_overhead_tokens
+        prompt_tokens = math.ceil(Decimal(prompt_chars) / CHARS_PER_TOKEN) + overhead
+        input_tokens = sum(prompt_tokens + n * max_tokens for n in range(attempts))
+        output_tokens = attempts * max_tokens
+        if isinstance(price, GpuPrice):
+            # Latency-priced models are estimated from tokens too: latency is not known yet.
+            cost = _gpu_seconds(price, input_tokens, output_tokens) * price.gpu_hour_usd / 3600
+        else:
+            cost = (input_tokens * price.input + output_tokens * price.output) / MILLION
+        return cost.quantize(_USD_PLACES, rounding=ROUND_CEILING)
+
+
+def load_prices(settings: LlmSettings | None = None) -> PriceTable:
+    """The newest table with the overrides of ``PVARA_PRICE_TABLE_OVERRIDES`` (if set)."""
+    settings = settings or get_llm_settings()
+    return PriceTable.load(overrides=settings.price_table_overrides)
+
+
+def _gpu_seconds(price: GpuPrice, input_tokens: int, output_tokens: int) -> Decimal:
+    return input_tokens / price.prefill_tokens_per_s + output_tokens / price.decode_tokens_per_s
+
+
+def _bundled() -> dict[str, Any]:
+    text = resources.files("screening").joinpath("data/prices.json").read_text("utf-8")
+    return _parse(text)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return _parse(path.read_text("utf-8"))
+
+
+def _parse(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"price table is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError("price table JSON must be an object")
+    return value
+
+
+def _overrides(overrides: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(overrides, Mapping):
+        return {str(k): v for k, v in overrides.items()}
+    text = str(overrides).strip()
+    if isinstance(overrides, Path) or not text.startswith("{"):
+        return _read_json(Path(text))
+    return _parse(text)
+
+
+def _apply(raw: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the raw table with ``{provider: {model: {field: value}}}`` merged in."""
+    table: dict[str, Any] = json.loads(json.dumps(raw, default=str))
+    for provider, models in patch.items():
+        if not isinstance(models, Mapping):
+            raise ValueError(f"overrides for {provider!r} must map model ids to prices")
+        target = table["providers"].setdefault(provider, {"models": {}})["models"]
+        for model, fields in models.items():
+            if not isinstance(fields, Mapping):
+                raise ValueError(f"override for {provider}/{model} must be an object")
+            target[model] = {**target.get(model, {}), **fields}
+    return table

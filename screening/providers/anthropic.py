@@ -1,0 +1,181 @@
+"""Anthropic Messages API; the answer is the input of a tool the model is forced to call."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import anthropic
+from anthropic.types import Message, MessageParam, ToolParam
+
+from screening.config import LlmSettings, get_llm_settings
+from screening.prompt import Prompt
+from screening.providers.base import (
+    ANSWER_NAME,
+    ProviderCall,
+    ProviderError,
+    ProviderName,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RepairingAdapter,
+    Reply,
+    Usage,
+    answer_json_schema,
+    failure_for_status,
+    repair_request,
+)
+
+_Conversation = tuple[str, list[MessageParam]]
+"""The system text and the turns."""
+
+# The installed SDK has no ``temperature`` argument and models from Opus 4.7 on answer 400
+# to it; older families still honour it, so it goes in ``extra_body`` for those only.
+_TEMPERATURE_MODELS = re.compile(
+    r"claude-3[-.]|claude-(?:opus|sonnet|haiku)-4(?:-[0-6])?(?:-\d{8})?$"
+)
+
+
+def accepts_temperature(model: str) -> bool:
+    """Whether ``model`` still accepts a ``temperature`` (Claude 3 and 4.0-4.6)."""
+    return _TEMPERATURE_MODELS.match(model) is not None
+
+
+class AnthropicProvider(RepairingAdapter[_Conversation, Message]):
+    """Screens through ``client.messages.create``; key from ANTHROPIC_API_KEY.
+
+    The system message carries ``cache_control``, so the per-job prefix (tool, rules, job,
+    criteria) is read from cache for the second and later applicants of a job once it is
+    longer than the model's minimum cacheable length.
+    """
+
+    def __init__(self, settings: LlmSettings | None = None) -> None:
+        self._settings = settings or get_llm_settings()
+        self._client: anthropic.Anthropic | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> ProviderName:
+        return "anthropic"
+
+    @property
+    def available(self) -> bool:
+        key = self._settings.anthropic_api_key
+        return key is not None and bool(key.get_secret_value())
+
+    def screen(
+        self, prompt: Prompt, *, model: str, max_tokens: int, temperature: float
+    ) -> ProviderCall:
+        """Ask ``model`` for an answer; see :class:`~screening.providers.base.Provider`."""
+        return self._screen(
+            "anthropic", prompt, model=model, max_tokens=max_tokens, temperature=temperature
+        )
+
+    def _sdk(self) -> anthropic.Anthropic:
+        # Never built without a key: the SDK would fall back to profile files on disk.
+        if not self.available:
+            raise ProviderUnavailable("anthropic: no API key (ANTHROPIC_API_KEY)")
+        with self._lock:
+            if self._client is None:
+                key = self._settings.anthropic_api_key
+                assert key is not None
+                self._client = anthropic.Anthropic(
+                    api_key=key.get_secret_value(),
+                    base_url=self._settings.anthropic_base_url,
+                    timeout=self._settings.llm_timeout_s,
+                    max_retries=0,
+                )
+            return self._client
+
+    def _start(self, prompt: Prompt) -> _Conversation:
+        return prompt.system, [{"role": "user", "content": prompt.user}]
+
+    def _send(
+        self, conversation: _Conversation, *, model: str, max_tokens: int, temperature: float
+    ) -> Reply[Message]:
+        client = self._sdk()
+        system, messages = conversation
+        tool: ToolParam = {
+            "name": ANSWER_NAME,
+            "description": "Record the screening answer for this candidate.",
+            "input_schema": answer_json_schema(),
+        }
+        extra: dict[str, Any] = {"temperature": temperature} if accepts_temperature(model) else {}
+        try:
+            message = client.messages.create(
+                model=model,
+                max_tokens=max_tokens,
+                system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+                messages=messages,
+                tools=[tool],
+                tool_choice={"type": "tool", "name": ANSWER_NAME},
+                extra_body=extra or None,
+            )
+        except anthropic.APITimeoutError as exc:
+            raise ProviderTimeout(f"anthropic: {exc}") from exc
+        except anthropic.APIConnectionError as exc:
+            raise ProviderUnavailable(f"anthropic: {exc}") from exc
+        except anthropic.APIStatusError as exc:
+            raise failure_for_status(
+                exc.status_code, f"anthropic: {exc.message}", exc.response.headers
+            ) from exc
+        except anthropic.AnthropicError as exc:
+            raise ProviderError(f"anthropic: {exc}") from exc
+
+        call = next(
+            (b for b in message.content if b.type == "tool_use" and b.name == ANSWER_NAME), None
+        )
+        return Reply(
+            payload=call.input if call is not None else None,
+            usage=_usage(message),
+            model=message.model,
+            finish_reason=message.stop_reason,
+            raw=message,
+            problem=None
+            if call is not None
+            else f"the answer did not call the {ANSWER_NAME} tool (stop: {message.stop_reason})",
+        )
+
+    def _repair(
+        self, conversation: _Conversation, reply: Reply[Message], error: str
+    ) -> _Conversation:
+        blocks: list[Any] = []
+        tool_use_id: str | None = None
+        for block in reply.raw.content:
+            if block.type == "text" and block.text:
+                blocks.append({"type": "text", "text": block.text})
+            elif block.type == "tool_use":
+                blocks.append(
+                    {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+                )
+                tool_use_id = tool_use_id or block.id
+        follow_up: MessageParam
+        if tool_use_id is not None:
+            follow_up = {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": tool_use_id,
+                        "is_error": True,
+                        "content": repair_request(error),
+                    }
+                ],
+            }
+        else:
+            follow_up = {"role": "user", "content": repair_request(error)}
+        # An empty assistant turn is rejected by the API; consecutive user turns are merged.
+        previous: list[MessageParam] = [{"role": "assistant", "content": blocks}] if blocks else []
+        system, messages = conversation
+        return system, [*messages, *previous, follow_up]
+
+
+def _usage(message: Message) -> Usage:
+    """``input_tokens`` already excludes cache reads and cache writes."""
+    usage = message.usage
+    return Usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=usage.cache_read_input_tokens or 0,
+        cache_write_tokens=usage.cache_creation_input_tokens or 0,
+    )

@@ -1,0 +1,116 @@
+"""Self-hosted models through Ollama's ``/api/chat`` with a JSON-schema ``format``."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+import ollama
+
+from screening.config import LlmSettings, get_llm_settings
+from screening.prompt import Prompt
+from screening.providers.base import (
+    ProviderCall,
+    ProviderError,
+    ProviderName,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RepairingAdapter,
+    Reply,
+    Usage,
+    answer_json_schema,
+    failure_for_status,
+    repair_request,
+)
+
+_Conversation = list[dict[str, Any]]
+
+
+class OllamaProvider(RepairingAdapter[_Conversation, ollama.ChatResponse]):
+    """Screens through ``ollama.Client.chat``; host from PVARA_OLLAMA_HOST or OLLAMA_HOST.
+
+    Ollama reports no cache reads (``prompt_eval_count`` counts only the tokens it evaluated),
+    so ``cached_tokens`` is always 0, and its errors carry no headers, so a 429 has no
+    ``retry_after_s``.
+    """
+
+    def __init__(self, settings: LlmSettings | None = None) -> None:
+        self._settings = settings or get_llm_settings()
+        self._client: ollama.Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> ProviderName:
+        return "ollama"
+
+    @property
+    def available(self) -> bool:
+        return bool(self._settings.ollama_host)
+
+    def screen(
+        self, prompt: Prompt, *, model: str, max_tokens: int, temperature: float
+    ) -> ProviderCall:
+        """Ask ``model`` for an answer; see :class:`~screening.providers.base.Provider`."""
+        return self._screen(
+            "ollama", prompt, model=model, max_tokens=max_tokens, temperature=temperature
+        )
+
+    def _sdk(self) -> ollama.Client:
+        if not self.available:
+            raise ProviderUnavailable("ollama: no host (PVARA_OLLAMA_HOST or OLLAMA_HOST)")
+        with self._lock:
+            if self._client is None:
+                # Without a timeout the ollama client waits forever.
+                self._client = ollama.Client(
+                    host=self._settings.ollama_host, timeout=self._settings.llm_timeout_s
+                )
+            return self._client
+
+    def _start(self, prompt: Prompt) -> _Conversation:
+        return [
+            {"role": "system", "content": prompt.system},
+            {"role": "user", "content": prompt.user},
+        ]
+
+    def _send(
+        self, conversation: _Conversation, *, model: str, max_tokens: int, temperature: float
+    ) -> Reply[ollama.ChatResponse]:
+        client = self._sdk()
+        try:
+            response = client.chat(
+                model=model,
+                messages=conversation,
+                format=answer_json_schema(),
+                options={"temperature": temperature, "num_predict": max_tokens},
+                stream=False,
+            )
+        except ollama.ResponseError as exc:
+            raise failure_for_status(exc.status_code, f"ollama: {exc.error}") from exc
+        except ConnectionError as exc:  # what the client raises for httpx.ConnectError
+            raise ProviderUnavailable(f"ollama: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"ollama: {exc!r}") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"ollama: {exc!r}") from exc
+
+        return Reply(
+            payload=response.message.content,
+            usage=Usage(
+                input_tokens=response.prompt_eval_count or 0,
+                output_tokens=response.eval_count or 0,
+            ),
+            model=response.model or model,
+            finish_reason=response.done_reason,
+            raw=response,
+        )
+
+    def _repair(
+        self, conversation: _Conversation, reply: Reply[ollama.ChatResponse], error: str
+    ) -> _Conversation:
+        previous = reply.payload if isinstance(reply.payload, str) else ""
+        return [
+            *conversation,
+            {"role": "assistant", "content": previous},
+            {"role": "user", "content": repair_request(error)},
+        ]

@@ -1,0 +1,48 @@
+"""Per-process resources of a worker, created lazily (after Dramatiq forked the process)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from psycopg_pool import ConnectionPool
+
+from core.db import create_pool
+from core.settings import Settings, get_settings
+from ingest.blobs import BlobStore, LocalBlobStore
+from ingest.producer import Producer
+
+T = TypeVar("T")
+_lock = threading.Lock()
+_made: dict[str, object] = {}
+
+
+def _once(name: str, make: Callable[[], T]) -> T:
+    with _lock:
+        if name not in _made:
+            _made[name] = make()
+        return _made[name]  # type: ignore[return-value]
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def db() -> ConnectionPool:
+    return _once(
+        "db", lambda: create_pool(settings(), name="worker", max_size=settings().worker_threads + 2)
+    )
+
+
+def redis_client() -> redis.Redis:
+    return _once("redis", lambda: redis.Redis.from_url(settings().effective_redis_url))
+
+
+def blobs() -> BlobStore:
+    return _once("blobs", lambda: LocalBlobStore(settings().effective_blob_dir))
+
+
+def producer() -> Producer:
+    return _once("producer", lambda: Producer(settings(), client_id="pvara-worker"))

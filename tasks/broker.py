@@ -1,0 +1,11 @@
+"""The process's Dramatiq broker. Import this before declaring or sending actors."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from core.queue import create_broker
+from core.settings import get_settings
+
+broker = create_broker(get_settings())
+dramatiq.set_broker(broker)

@@ -1,0 +1,129 @@
+"""The ``score`` pool: screen a parsed application, store the result, ask for a shortlist."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from psycopg.types.json import Jsonb
+
+from core.domain import ApplicationStatus as S
+from core.events import APPLICATIONS_SCREENED
+from core.logs import application_id_var
+from core.outbox import add_event
+from core.queue import SCORE, SCORE_APPLICATION
+from screening.criteria import Criteria
+from screening.engine import ScreeningRequest, screen
+from tasks import _applications, _resources
+from tasks.broker import broker  # noqa: F401  (declares the broker before the actor)
+from tasks.shortlist import request_rebuild
+
+log = logging.getLogger(__name__)
+
+_CRITERIA_SQL = """
+SELECT version, criteria FROM screening_criteria
+ WHERE job_id = %s ORDER BY version DESC LIMIT 1
+"""
+
+_LOG_SQL = """
+INSERT INTO ai_screening_log (
+    organization_id, application_id, job_id, provider, llm_model, tier, routing_reason,
+    prompt_tokens, completion_tokens, cached_tokens, cost_usd, decision_time_ms, outcome,
+    final_score, criteria_version, price_table_version)
+VALUES (%(organization_id)s, %(application_id)s, %(job_id)s, %(provider)s, %(model)s, %(tier)s,
+        %(routing_reason)s, %(prompt_tokens)s, %(completion_tokens)s, %(cached_tokens)s,
+        %(cost_usd)s, %(latency_ms)s, %(outcome)s, %(score)s, %(criteria_version)s,
+        %(price_table_version)s)
+"""
+
+
+@dramatiq.actor(
+    actor_name=SCORE_APPLICATION,
+    queue_name=SCORE,
+    max_retries=_resources.settings().score_max_retries,
+    min_backoff=2_000,
+    max_backoff=300_000,
+    time_limit=300_000,
+)
+def score_application(application_id: str) -> None:
+    """Screen one application. Idempotent: only an application in ``screening`` is scored."""
+    token = application_id_var.set(application_id)
+    try:
+        _score(application_id)
+    finally:
+        application_id_var.reset(token)
+
+
+def _score(application_id: str) -> None:
+    with _resources.db().connection() as conn:
+        app = _applications.load(conn, application_id)
+        if app is None:
+            return
+        if app["status"] != S.SCREENING:
+            if app["status"] == S.SCREENED:
+                request_rebuild(app["job_id"])  # the earlier run may have died before this
+            return
+        criteria_row = conn.execute(_CRITERIA_SQL, (app["job_id"],)).fetchone()
+
+    criteria = Criteria.model_validate(criteria_row["criteria"]) if criteria_row else Criteria()
+    version = criteria_row["version"] if criteria_row else None
+    outcome = screen(
+        ScreeningRequest(
+            application_id=app["id"], organization_id=app["organization_id"],
+            job_id=app["job_id"], job_title=app["job_title"],
+            job_description=app["job_description"], tier=app["job_tier"],
+            criteria=criteria, criteria_version=version,
+            resume_text=app["resume_text"] or "",
+        )
+    )
+    result = outcome.result
+    flags = list(dict.fromkeys([*app["resume_flags"], *result.flags]))
+    with _resources.db().connection() as conn, conn.transaction():
+        moved = _applications.move(
+            conn, app, S.SCREENED, expect=S.SCREENING,
+            ai_score=round(result.score, 2),
+            ai_reasoning=Jsonb({
+                "reasoning": result.reasoning,
+                "evidence": [e.model_dump() for e in result.evidence],
+                "routing_reason": outcome.routing_reason,
+                "provider": outcome.provider,
+            }),
+            ai_recommendation=result.recommendation,
+            ai_confidence=round(result.confidence, 3),
+            ai_screened_at=_now(conn),
+            ai_skills_matched=Jsonb(result.matched_skills),
+            ai_skills_missing=Jsonb(result.missing_skills),
+            ai_model_version=f"{outcome.provider}:{outcome.model}",
+            criteria_version=version,
+            resume_flags=Jsonb(flags),
+            needs_review=bool(flags) or app["needs_review"],
+        )
+        if not moved:
+            return
+        for call in outcome.calls:
+            conn.execute(_LOG_SQL, _log_params(app, call, version))
+        add_event(
+            conn, APPLICATIONS_SCREENED,
+            {"application_id": str(app["id"]), "job_id": str(app["job_id"]),
+             "score": result.score, "recommendation": result.recommendation,
+             "model": f"{outcome.provider}:{outcome.model}", "criteria_version": version},
+            key=str(app["job_id"]), job_id=app["job_id"],
+        )
+    request_rebuild(app["job_id"])
+
+
+def _now(conn: Any) -> Any:
+    return conn.execute("SELECT now() AS now").fetchone()["now"]
+
+
+def _log_params(app: dict[str, Any], call: Any, version: int | None) -> dict[str, Any]:
+    return {
+        "organization_id": app["organization_id"], "application_id": app["id"],
+        "job_id": app["job_id"], "provider": call.provider, "model": call.model,
+        "tier": app["job_tier"], "routing_reason": call.routing_reason,
+        "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
+        "cached_tokens": call.cached_tokens, "cost_usd": call.cost_usd,
+        "latency_ms": call.latency_ms, "outcome": call.outcome, "score": call.score,
+        "criteria_version": version, "price_table_version": call.price_table_version,
+    }
