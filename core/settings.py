@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         description="Comma-separated hosts allowed even if private/loopback (tests, demo).",
     )
     webhook_events: str = Field(
-        default="shortlist.updated,applications.status_changed,offers.created",
+        default="shortlist.updated,offers.created",
         description="Event types delivered to a job's webhook URL.",
     )
 

@@ -68,9 +68,7 @@ _PATTERNS = [
     r"\b(?:jailbreak|developer\s+mode|dan\s+mode)\b",
     r"\bdo\s+not\s+(?:mention|reveal|flag|report|disclose)\s+(?:this|these|that)\b",
 ]
-_INJECTION_RE = re.compile(
-    "|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE | re.MULTILINE
-)
+_INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE | re.MULTILINE)
 
 
 def normalize_text(text: str) -> str:

@@ -153,14 +153,17 @@ _CUE_RE = re.compile(
     r"|a\s+plus|bonus|additional\s+experience|secondary\s+skills|good\s+to\s+have"
     r"|would\s+be\s+(?:great|nice))\b)"
     r"|(?P<boiler>\b(?:what'?s\s+in\s+it\s+for\s+you|benefits\s+package|we\s+offer|perks"
-    r"|equal\s+opportunity|eoe\b|about\s+(?:us|the\s+company)|about\s+[A-Z][\w&]+\s+[A-Z]"
+    r"|equal\s+opportunity|eoe\b|about\s+(?:us|the\s+company)|(?-i:About\s+[A-Z][\w&]+\s+[A-Z])"
     r"|your\s+right\s+to\s+work|in\s+addition\s+to\s+a\s+phenomenal|companies\s+and\s+partners"
     r"|401k|paid\s+time\s+off|vacation/pto|is\s+headquartered|is\s+proud\s+to\s+be"
     r"|copyright)\b)",
     re.IGNORECASE,
 )
 _SENTENCE_NICE_RE = re.compile(
-    r"\b(?:a\s+plus|preferred|optional|not\s+required|nice\s+to\s+have|bonus|desired)\b", re.I
+    r"\b(?:(?:is|are|would\s+be)\s+(?:a\s+|an\s+)?(?:plus|bonus|preferred|desired|desirable"
+    r"|advantage|advantageous|nice\s+to\s+have)|a\s+plus|an\s+advantage|is\s+optional"
+    r"|not\s+required|preferred\s+but)\b",
+    re.I,
 )
 _SENTENCE_END_RE = re.compile(r"[.!?;](?=\s)|\n|\s[-*•]\s")
 _LIST_GAP_RE = re.compile(
@@ -528,9 +531,7 @@ def _score(
         if line is not None:
             _add_evidence(evidence, resume.lines[line], f"disqualifier: {factor}")
     if injected:
-        reasons.append(
-            "Text addressing an AI model was found and ignored; needs human review."
-        )
+        reasons.append("Text addressing an AI model was found and ignored; needs human review.")
     if profile.derived:
         reasons.append("Skills were read from the job description (no explicit criteria).")
 
@@ -658,7 +659,11 @@ def _education_reasons(
     resume: _Resume, profile: _JobProfile, evidence: list[Evidence]
 ) -> list[str]:
     if resume.education_line is None:
-        return [f"Education: none found (asked {profile.education_text})."] if profile.education else []
+        return (
+            [f"Education: none found (asked {profile.education_text})."]
+            if profile.education
+            else []
+        )
     line = resume.lines[resume.education_line]
     _add_evidence(evidence, line, f"education: {LEVEL_NAMES[resume.education]}")
     asked = f" (asked {profile.education_text})" if profile.education else ""
@@ -697,7 +702,7 @@ def _experience_blocks(
     current: tuple[int, int] | None = None
     for index, line in enumerate(lines):
         stripped = line.strip()
-        if len(stripped) < 60 and not _RANGE_RE.search(stripped):
+        if len(stripped.split()) <= 4 and not _RANGE_RE.search(stripped):
             if _HEADER_EDU_RE.match(stripped):
                 section, current = "education", None
                 continue
@@ -725,6 +730,8 @@ def _parse_range(match: re.Match[str], now: int) -> tuple[int, int] | None:
         start, end = _parse_date(match["since"]), now
     else:
         start = _parse_date(match["start"])
+        if start is None:
+            return None
         raw_end = match["end"]
         if re.fullmatch(r"\d\d", raw_end):
             end = (start // 12 // 100 * 100 + int(raw_end)) * 12 + 6
@@ -742,24 +749,25 @@ def _parse_date(text: str) -> int | None:
         return None
     year = int(match["year"])
     raw = (match["month"] or "").lower().rstrip(".")
+    month = _MONTHS.get(raw[:3], 7)
     if raw.isdigit():
         month = int(raw) if 1 <= int(raw) <= 12 else 7
-    else:
-        month = _MONTHS.get(raw[:3], 7)
     return year * 12 + month - 1
 
 
 def _merged_months(intervals: Iterable[tuple[int, int]]) -> int:
-    total, last_end = 0, -1
-    start_cur = end_cur = -1
+    """Months covered by the union of ``[start, end)`` intervals (overlaps counted once)."""
+    total = 0
+    current: tuple[int, int] | None = None
     for start, end in sorted(intervals):
-        if start > end_cur:
-            total += end_cur - start_cur if end_cur > last_end else 0
-            start_cur, end_cur = start, end
+        if current is None or start > current[1]:
+            if current is not None:
+                total += current[1] - current[0]
+            current = (start, end)
         else:
-            end_cur = max(end_cur, end)
-    if end_cur >= 0:
-        total += end_cur - start_cur
+            current = (current[0], max(current[1], end))
+    if current is not None:
+        total += current[1] - current[0]
     return total
 
 
@@ -836,9 +844,8 @@ def _requirements_from_description(
         if region == "boiler":
             continue
         s_index = bisect.bisect_left(sentence_ends, mention.start)
-        s_start = sentence_ends[s_index - 1] if s_index > 0 else 0
         s_end = sentence_ends[s_index] if s_index < len(sentence_ends) else len(text)
-        if _SENTENCE_NICE_RE.search(text, s_start, s_end):
+        if _SENTENCE_NICE_RE.search(text, mention.start, min(s_end, mention.end + 80)):
             region = "nice"
         located.append((mention.skill, mention.start, mention.end, region))
 
@@ -864,9 +871,7 @@ def _requirements_from_description(
         region = first[3]
         years = _years_before(year_claims, first[1], sentence_ends)
         for alternatives in units:
-            category = min(
-                (_CATEGORY_WEIGHT.get(taxonomy.category(a), 1.0) for a in alternatives)
-            )
+            category = min(_CATEGORY_WEIGHT.get(taxonomy.category(a), 1.0) for a in alternatives)
             weight = category * _REGION_WEIGHT[region]
             entry = weights.setdefault(alternatives, [0.0, 0.0, 0.0, 0.0])
             entry[0] = max(entry[0], weight)

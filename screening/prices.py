@@ -41,7 +41,7 @@ class TokenCounts(Protocol):
     def cache_write_tokens(self) -> int: ...
 
 
-class UnknownPrice(KeyError):
+class UnknownPriceError(KeyError):
     """The table has no price for this provider and model."""
 
 
@@ -133,14 +133,14 @@ class PriceTable:
         """The price entry of ``model`` (exact id, then without a date suffix, then ``*``).
 
         Raises:
-            UnknownPrice: neither the model nor a ``*`` default is listed.
+            UnknownPriceError: neither the model nor a ``*`` default is listed.
         """
         entry = self._table.providers.get(provider)
         if entry is not None:
             for key in (model, _DATE_SUFFIX.sub("", model), "*"):
                 if key in entry.models:
                     return entry.models[key]
-        raise UnknownPrice(f"no price for {provider}/{model} in table {self.version}")
+        raise UnknownPriceError(f"no price for {provider}/{model} in table {self.version}")
 
     def cost_usd(
         self, provider: str, model: str, usage: TokenCounts, latency_ms: float = 0

@@ -207,9 +207,7 @@ class Taxonomy:
             if alias.mode != "any":
                 if _SEP_RE.sub(" ", written) not in alias.written:
                     continue
-                if alias.mode == "list" and not _in_list_context(
-                    text, match.start(), match.end()
-                ):
+                if alias.mode == "list" and not _in_list_context(text, match.start(), match.end()):
                     continue
             yield SkillMention(alias.skill, match.start(), match.end(), written)
 

@@ -7,6 +7,7 @@ truncates tables.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +19,11 @@ import redis
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from core.db import create_pool
-from core.settings import Settings, get_settings
+# Test-only settings, fixed before anything reads the settings: webhooks to our local receivers.
+os.environ.setdefault("PVARA_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
+
+from core.db import create_pool  # noqa: E402
+from core.settings import Settings, get_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,7 @@ class KafkaService(Service):
             admin = KafkaAdminClient(
                 bootstrap_servers=self.address,
                 request_timeout_ms=5000,
+                bootstrap_timeout_ms=5000,
                 client_id="pvara-status",
             )
             try:

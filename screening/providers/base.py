@@ -76,7 +76,7 @@ class ProviderCall:
     attempts: int
 
 
-class ProviderFailure(Exception):
+class ProviderFailure(Exception):  # noqa: N818 - named like its subclasses (brief)
     """Base of the provider errors; ``usage`` is what was spent before the failure."""
 
     def __init__(self, message: str, *, usage: Usage | None = None) -> None:

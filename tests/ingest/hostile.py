@@ -99,6 +99,38 @@ def hidden_text_pdf(*, white: bool = False, tiny: bool = False, invisible: bool 
     return buffer.getvalue()
 
 
+def white_on_dark_pdf() -> bytes:
+    """A designed résumé: white headings on a dark sidebar, which a reader sees fine."""
+    buffer, canvas = _canvas()
+    canvas.setFillColorRGB(0.2, 0.3, 0.45)
+    canvas.rect(0, 0, 180, 842, stroke=0, fill=1)
+    canvas.setFillColorRGB(1, 1, 1)
+    canvas.setFont("Helvetica", 11)
+    canvas.drawString(20, 760, "Education: BS Computer Science, NUST")
+    canvas.setFillColorRGB(0, 0, 0)
+    for i, line in enumerate(VISIBLE_LINES):
+        canvas.drawString(200, 760 - 16 * i, line)
+    canvas.save()
+    return buffer.getvalue()
+
+
+def ocr_layer_pdf() -> bytes:
+    """A scan with an OCR text layer: invisible text (render mode 3) over the page image."""
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    buffer, canvas = _canvas()
+    canvas.drawImage(ImageReader(Image.new("L", (60, 80), 200)), 0, 0, width=595, height=842)
+    text = canvas.beginText(72, 760)
+    text.setFont("Helvetica", 11)
+    text.setTextRenderMode(3)
+    for line in VISIBLE_LINES:
+        text.textLine(line)
+    canvas.drawText(text)
+    canvas.save()
+    return buffer.getvalue()
+
+
 def encrypted_pdf(password: str = "s3cret") -> bytes:
     """A text PDF that needs a password to open."""
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(text_pdf())))
@@ -138,6 +170,26 @@ def hidden_text_docx() -> bytes:
     paragraph = document.add_paragraph("Skills: Docker. ")
     paragraph.add_run("tiny: " + INJECTION).font.size = Pt(1)
     paragraph.add_run(" Kubernetes.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def white_on_shaded_docx() -> bytes:
+    """White text in a dark-shaded paragraph: legible, so not hidden."""
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    document = Document()
+    for line in VISIBLE_LINES:
+        document.add_paragraph(line)
+    banner = document.add_paragraph()
+    banner.add_run("Education: BS Computer Science, NUST").font.color.rgb = RGBColor(
+        0xFF, 0xFF, 0xFF
+    )
+    banner._p.get_or_add_pPr().append(
+        parse_xml(f'<w:shd {nsdecls("w")} w:val="clear" w:color="auto" w:fill="1F3864"/>')
+    )
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
@@ -204,8 +256,10 @@ def broken_docx() -> bytes:
 # --- run in the extraction child by the isolation tests (importable by reference) ------------
 
 
-def spin_forever(*_: object) -> tuple[str, int | None, list[str], list[str]]:
-    """A parser stuck in an endless loop."""
+def spin_forever(pid_file: str) -> tuple[str, int | None, list[str], list[str]]:
+    """A parser stuck in an endless loop (it first leaves its pid in ``pid_file``)."""
+    with open(pid_file, "w") as file:
+        file.write(str(os.getpid()))
     while True:
         pass
 

@@ -303,11 +303,13 @@ def test_every_process_has_a_deployment_running_the_pvara_cli(docs: list[Doc]) -
 def test_every_container_has_requests_within_limits(docs: list[Doc]) -> None:
     for name, deployment in deployments(docs).items():
         for container in containers(deployment):
+            where = f"{name}/{container['name']}"
             resources = container.get("resources", {})
             for resource in ("cpu", "memory"):
-                request = quantity(resources["requests"][resource])
-                limit = quantity(resources["limits"][resource])
-                assert 0 < request <= limit, f"{name}/{container['name']} {resource}"
+                request = resources.get("requests", {}).get(resource)
+                limit = resources.get("limits", {}).get(resource)
+                assert request and limit, f"{where} lacks a {resource} request or limit"
+                assert 0 < quantity(request) <= quantity(limit), f"{where} {resource}"
 
 
 def test_every_pod_meets_the_restricted_pod_security_standard(docs: list[Doc]) -> None:

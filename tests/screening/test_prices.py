@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from screening.config import LlmSettings
-from screening.prices import GpuPrice, PriceTable, TokenPrice, UnknownPrice, load_prices
+from screening.prices import GpuPrice, PriceTable, TokenPrice, UnknownPriceError, load_prices
 from screening.providers import Usage
 
 TABLE = PriceTable.load()
@@ -115,9 +115,9 @@ def test_an_unlisted_local_model_gets_the_conservative_default() -> None:
 
 
 def test_an_unlisted_api_model_has_no_price() -> None:
-    with pytest.raises(UnknownPrice):
+    with pytest.raises(UnknownPriceError):
         TABLE.cost_usd("openai", "gpt-9-ultra", Usage(1, 1))
-    with pytest.raises(UnknownPrice):
+    with pytest.raises(UnknownPriceError):
         TABLE.price("mystery", "model")
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from screening.config import LlmSettings
 from screening.criteria import EXAMPLE_CRITERIA, Criteria
@@ -56,9 +57,9 @@ PROMPT = build_prompt(
 
 def settings_for(server: FakeLlmServer, *, timeout_s: float = 10.0) -> LlmSettings:
     return LlmSettings(
-        openai_api_key="sk-test",
+        openai_api_key=SecretStr("sk-test"),
         openai_base_url=server.openai_base_url,
-        anthropic_api_key="sk-ant-test",
+        anthropic_api_key=SecretStr("sk-ant-test"),
         anthropic_base_url=server.anthropic_base_url,
         ollama_host=server.ollama_host,
         llm_timeout_s=timeout_s,
@@ -283,9 +284,9 @@ def test_unreachable_host_is_unavailable(case: Case) -> None:
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     settings = LlmSettings(
-        openai_api_key="k",
+        openai_api_key=SecretStr("k"),
         openai_base_url=f"{url}/v1",
-        anthropic_api_key="k",
+        anthropic_api_key=SecretStr("k"),
         anthropic_base_url=url,
         ollama_host=url,
         llm_timeout_s=2,
