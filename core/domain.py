@@ -90,3 +90,58 @@ class SubmittedApplication(BaseModel):
     resume: ResumeRef
     submitted_at: datetime
     request_id: str | None = None
+
+
+# --- the application status machine (shared by the pipeline and the API) --------------------
+_S = ApplicationStatus
+
+#: Statuses nothing leaves.
+FINAL_STATUSES = frozenset({_S.HIRED, _S.REJECTED, _S.WITHDRAWN})
+
+#: Every legal move. ``rejected`` and ``withdrawn`` are reachable from any non-final status.
+#: ``parse_failed`` is where the pipeline parks a résumé it could not read: not final, but only
+#: a person moves it on (reject it, or record the candidate's withdrawal); a resubmission is the
+#: same application (deterministic id), so there is no "retry" edge. ``screened``/``shortlisted``
+#: → ``screening`` is the re-score after a criteria change; ``shortlisted`` → ``screened`` is an
+#: application dropping out of a rebuilt shortlist.
+TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
+    _S.RECEIVED: frozenset({_S.SCREENING, _S.PARSE_FAILED}),
+    _S.SCREENING: frozenset({_S.SCREENED}),
+    _S.SCREENED: frozenset({_S.SHORTLISTED, _S.SCREENING, _S.INTERVIEW}),
+    _S.SHORTLISTED: frozenset({_S.INTERVIEW, _S.SCREENED, _S.SCREENING}),
+    _S.INTERVIEW: frozenset({_S.OFFER}),
+    _S.OFFER: frozenset({_S.HIRED}),
+    _S.PARSE_FAILED: frozenset(),
+    _S.HIRED: frozenset(),
+    _S.REJECTED: frozenset(),
+    _S.WITHDRAWN: frozenset(),
+}
+for _status in ApplicationStatus:
+    if _status not in FINAL_STATUSES:
+        TRANSITIONS[_status] = TRANSITIONS[_status] | {_S.REJECTED, _S.WITHDRAWN}
+
+#: Statuses only the pipeline sets (a person asking for them gets a 409).
+PIPELINE_ONLY_TARGETS = frozenset({_S.RECEIVED, _S.SCREENING, _S.SCREENED, _S.PARSE_FAILED})
+
+
+def can_transition(
+    current: ApplicationStatus | str, target: ApplicationStatus | str, *, by_person: bool = False
+) -> bool:
+    """Whether ``current`` → ``target`` is legal (for a person, pipeline-only targets are not)."""
+    try:
+        frm, to = ApplicationStatus(current), ApplicationStatus(target)
+    except ValueError:
+        return False
+    if by_person and to in PIPELINE_ONLY_TARGETS:
+        return False
+    return to in TRANSITIONS[frm]
+
+
+class Role(StrEnum):
+    """What a user may do inside their organization."""
+
+    ADMIN = "admin"
+    HR = "hr"
+    INTERVIEWER = "interviewer"
+    OPS = "ops"
+    FINANCE = "finance"

@@ -110,6 +110,76 @@ class Settings(BaseSettings):
         description="Event types delivered to a job's webhook URL.",
     )
 
+    # --- auth, rate limits, caches (API) ---------------------------------------------------
+    jwt_private_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="PEM private key (Ed25519 → EdDSA, RSA → RS256) signing access tokens;"
+        " empty = a generated dev key kept under <home>/keys.",
+    )
+    jwt_key_id: str = Field(
+        default="", description="`kid` of the signing key; empty = derived from the public key."
+    )
+    jwt_issuer: str = Field(default="pvara", description="`iss` of access tokens (checked).")
+    access_token_ttl_s: int = Field(default=900, description="Lifetime of an access token.")
+    refresh_token_ttl_s: int = Field(
+        default=7 * 24 * 3600, description="Lifetime of a refresh token (rotated on every use)."
+    )
+    rate_limit_user_per_min: int = Field(
+        default=1000, description="Requests per minute per user (0 = unlimited)."
+    )
+    rate_limit_ip_per_min: int = Field(
+        default=10_000, description="Requests per minute per client IP (0 = unlimited)."
+    )
+    rate_limit_sensitive_per_min: int = Field(
+        default=10,
+        description="Attempts per minute per IP at login and candidate withdrawal (0 = off).",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated peer addresses whose X-Forwarded-For names the client.",
+    )
+    jobs_cache_ttl_s: int = Field(
+        default=300, description="How long the public job listing stays cached in Redis."
+    )
+
+    # --- operations: pools, scheduler, dashboard ------------------------------------------
+    worker_group: str = Field(
+        default="default",
+        description="Supervisor group: `pvara workers` of one group share desired pool sizes.",
+    )
+    worker_heartbeat_s: float = Field(
+        default=2.0, description="How often a worker reports its heartbeat and statistics."
+    )
+    supervisor_reconcile_s: float = Field(
+        default=1.0, description="How often `pvara workers` compares running and desired."
+    )
+    supervisor_stop_timeout_s: float = Field(
+        default=60.0,
+        description="Grace for a stopped pool process to finish its messages before SIGKILL.",
+    )
+    scheduler_poll_s: float = Field(
+        default=1.0, description="How often a scheduler tries to become leader, and ticks."
+    )
+    scheduler_cron: dict[str, str] = Field(
+        default_factory=dict,
+        description='Cron overrides per scheduler job, JSON: {"sweep_stuck": "*/5 * * * *"}.',
+    )
+    scheduler_jobs: str = Field(
+        default="", description="Comma-separated scheduler jobs to run; empty = all."
+    )
+    retention_months: int = Field(
+        default=24,
+        description="Monthly partitions older than this are detached into the archive schema.",
+    )
+    sweeper_stuck_after_s: int = Field(
+        default=900,
+        description="An application in received/screening this long is enqueued again.",
+    )
+    ops_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Static bearer token for /ops and /metrics when JWT auth is unavailable.",
+    )
+
     # --- secrets ----------------------------------------------------------------------------
     id_secret: SecretStr = Field(
         default=SecretStr("dev-id-secret-change-me"),

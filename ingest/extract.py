@@ -7,17 +7,23 @@ decoded in-process: that is linear in the input and needs no isolation.
 
 Why a fresh child per parse from a ``forkserver``: the server is a small single-threaded
 process that imports pypdf and python-docx once, then forks one child per parse (about 20 ms).
-Forking the caller directly would be as cheap, but the callers (Dramatiq workers, the API)
-are multi-threaded and forking a threaded process can copy a held lock into the child. A
+Forking the caller directly would be as cheap, but the callers (Dramatiq workers) are
+multi-threaded, and forking a threaded process can copy a held lock into the child; the
+child would also inherit the worker's whole address space, blurring the memory limit. A
 persistent pool would save the fork, but a pool worker cannot be killed on timeout without
 breaking the pool, and a parse could leave a worker poisoned (fragmented heap, global state)
 for the next résumé; one child per parse has neither problem.
 
+The main script of the calling process must be import-safe (``if __name__ == "__main__"``),
+as for any forkserver or spawn use of multiprocessing: the server imports it once.
+
 Whatever is invisible in the source (DOCX runs that are vanished, white or at most 2 pt; PDF
 text drawn in white, transparent, under 2 pt or in render mode 3/7; Unicode tag characters)
 is removed from :attr:`Extracted.text`, reported in :attr:`Extracted.hidden_text` and flagged
-``hidden_text``: it is the usual way of talking to a screening model behind HR's back.
-A document with nothing visible to screen raises rather than return an empty string.
+``hidden_text``: it is the usual way of talking to a screening model behind HR's back. White
+text over a coloured area (a designed résumé's sidebar) is legible and stays; so does the
+invisible OCR layer of a scanned PDF (flagged ``ocr_text_layer``). A document with nothing
+visible to screen raises rather than return an empty string.
 """
 
 from __future__ import annotations
@@ -34,10 +40,10 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from lxml.etree import _Element
+# An lxml element; lxml ships no type information and the project installs no stubs for it.
+_Element = Any
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -68,7 +74,7 @@ class ExtractionError(Exception):
     """A résumé that cannot be turned into text; ``code`` is stable, ``message`` is for people."""
 
     def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(message)
         self.code: ErrorCode = code
         self.message = message
 
@@ -160,16 +166,15 @@ def _decode_text(data: bytes) -> str | None:
                 text = data.decode("cp1252")
     except UnicodeDecodeError:
         return None
+    # Binary data decodes as cp1252 too, but is full of control characters.
     controls = len(_CONTROLS.findall(text))
-    return text if controls <= len(text) // 100 else None
+    return text if controls <= 2 + len(text) // 100 else None
 
 
 # --- entry point ----------------------------------------------------------------------------
 
 
-def extract_text(
-    data: bytes, media_type: str, limits: ExtractionLimits | None = None
-) -> Extracted:
+def extract_text(data: bytes, media_type: str, limits: ExtractionLimits | None = None) -> Extracted:
     """The visible text of a résumé, with hidden text stripped and reported.
 
     PDF and DOCX are parsed in a child process bounded by ``limits``.
@@ -547,7 +552,9 @@ class _PdfVisibility:
         if op == b"re" and len(values) == 4:
             x, y, w, h = values
             values = [x, y, x + w, y + h, x, y + h, x + w, y]
-        self._path.extend(_apply(cm, values[i], values[i + 1]) for i in range(0, len(values) - 1, 2))
+        self._path.extend(
+            _apply(cm, values[i], values[i + 1]) for i in range(0, len(values) - 1, 2)
+        )
 
     def _reason(self, cm: list[float], tm: list[float]) -> str | None:
         reason = self.ink.hidden_reason(cm, tm)

@@ -27,42 +27,162 @@ DEFAULT_MIX: Mapping[str, float] = {PDF: 0.45, DOCX: 0.45, TEXT: 0.10}
 #: Share of each profile; "no_python" candidates fail the must-have outright.
 PROFILES: Mapping[str, float] = {"strong": 0.15, "middling": 0.50, "weak": 0.25, "no_python": 0.10}
 
-_MALE = ["Ahmed", "Ali", "Hassan", "Usman", "Bilal", "Hamza", "Omar", "Zain", "Fahad", "Imran",
-         "Saad", "Faisal", "Kamran", "Waqas", "Adeel", "Danish", "Junaid", "Asad", "Talha",
-         "Shahzaib", "Haris", "Moiz", "Rizwan", "Noman"]
-_FEMALE = ["Ayesha", "Fatima", "Zainab", "Maryam", "Hira", "Sana", "Amna", "Mahnoor", "Iqra",
-           "Rabia", "Sadia", "Nimra", "Mehwish", "Kiran", "Sara", "Anum", "Alina", "Hafsa",
-           "Areeba", "Laiba", "Eman", "Javeria"]
-_SURNAMES = ["Khan", "Ahmed", "Malik", "Qureshi", "Siddiqui", "Sheikh", "Butt", "Chaudhry",
-             "Raza", "Hussain", "Akhtar", "Iqbal", "Mirza", "Baig", "Abbasi", "Javed", "Aslam",
-             "Farooq", "Rehman", "Shah", "Bukhari", "Zaidi", "Hashmi", "Memon", "Khattak",
-             "Yousafzai", "Baloch", "Gillani", "Awan", "Cheema"]
+_MALE = [
+    "Ahmed",
+    "Ali",
+    "Hassan",
+    "Usman",
+    "Bilal",
+    "Hamza",
+    "Omar",
+    "Zain",
+    "Fahad",
+    "Imran",
+    "Saad",
+    "Faisal",
+    "Kamran",
+    "Waqas",
+    "Adeel",
+    "Danish",
+    "Junaid",
+    "Asad",
+    "Talha",
+    "Shahzaib",
+    "Haris",
+    "Moiz",
+    "Rizwan",
+    "Noman",
+]
+_FEMALE = [
+    "Ayesha",
+    "Fatima",
+    "Zainab",
+    "Maryam",
+    "Hira",
+    "Sana",
+    "Amna",
+    "Mahnoor",
+    "Iqra",
+    "Rabia",
+    "Sadia",
+    "Nimra",
+    "Mehwish",
+    "Kiran",
+    "Sara",
+    "Anum",
+    "Alina",
+    "Hafsa",
+    "Areeba",
+    "Laiba",
+    "Eman",
+    "Javeria",
+]
+_SURNAMES = [
+    "Khan",
+    "Ahmed",
+    "Malik",
+    "Qureshi",
+    "Siddiqui",
+    "Sheikh",
+    "Butt",
+    "Chaudhry",
+    "Raza",
+    "Hussain",
+    "Akhtar",
+    "Iqbal",
+    "Mirza",
+    "Baig",
+    "Abbasi",
+    "Javed",
+    "Aslam",
+    "Farooq",
+    "Rehman",
+    "Shah",
+    "Bukhari",
+    "Zaidi",
+    "Hashmi",
+    "Memon",
+    "Khattak",
+    "Yousafzai",
+    "Baloch",
+    "Gillani",
+    "Awan",
+    "Cheema",
+]
 # City → first CNIC digit (the province code).
-_CITIES = {"Lahore": 3, "Karachi": 4, "Islamabad": 6, "Rawalpindi": 3, "Faisalabad": 3,
-           "Multan": 3, "Peshawar": 1, "Hyderabad": 4, "Quetta": 5, "Sialkot": 3}
-_COMPANIES = ["Acme Corp", "Indus Digital", "Margalla Labs", "Karakoram Technologies",
-              "Ravi Systems", "Sindh Fintech", "Tez Payments", "Chenab Analytics",
-              "Hunza Cloud", "Mehran Software", "Pak Logistics Online", "Daraz-style Retail Tech",
-              "Northwind Traders", "Globex Pakistan", "Initech Karachi", "Blue Lotus Health",
-              "Safar Travel Tech", "Zameen Data Services", "Kisan Agritech", "Roshan Energy"]
-_UNIVERSITIES = ["FAST-NUCES, Lahore", "NUST, Islamabad", "LUMS, Lahore", "COMSATS, Islamabad",
-                 "UET, Lahore", "NED University, Karachi", "Punjab University, Lahore",
-                 "GIKI, Topi", "IBA, Karachi", "Air University, Islamabad"]
-_DEGREE_FIELDS = ["Computer Science", "Software Engineering", "Information Technology",
-                  "Electrical Engineering"]
+_CITIES = {
+    "Lahore": 3,
+    "Karachi": 4,
+    "Islamabad": 6,
+    "Rawalpindi": 3,
+    "Faisalabad": 3,
+    "Multan": 3,
+    "Peshawar": 1,
+    "Hyderabad": 4,
+    "Quetta": 5,
+    "Sialkot": 3,
+}
+_COMPANIES = [
+    "Acme Corp",
+    "Indus Digital",
+    "Margalla Labs",
+    "Karakoram Technologies",
+    "Ravi Systems",
+    "Sindh Fintech",
+    "Tez Payments",
+    "Chenab Analytics",
+    "Hunza Cloud",
+    "Mehran Software",
+    "Pak Logistics Online",
+    "Daraz-style Retail Tech",
+    "Northwind Traders",
+    "Globex Pakistan",
+    "Initech Karachi",
+    "Blue Lotus Health",
+    "Safar Travel Tech",
+    "Zameen Data Services",
+    "Kisan Agritech",
+    "Roshan Energy",
+]
+_UNIVERSITIES = [
+    "FAST-NUCES, Lahore",
+    "NUST, Islamabad",
+    "LUMS, Lahore",
+    "COMSATS, Islamabad",
+    "UET, Lahore",
+    "NED University, Karachi",
+    "Punjab University, Lahore",
+    "GIKI, Topi",
+    "IBA, Karachi",
+    "Air University, Islamabad",
+]
+_DEGREE_FIELDS = [
+    "Computer Science",
+    "Software Engineering",
+    "Information Technology",
+    "Electrical Engineering",
+]
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 # What a job with a skill had the candidate do, to make bullet lines.
 _DEEDS: Mapping[str, list[str]] = {
-    "Python": ["Built REST APIs in Python (Django and FastAPI) serving 2M requests a day",
-               "Wrote Python data pipelines that cut nightly batch time by 40%",
-               "Maintained Python microservices and their pytest suites"],
-    "PostgreSQL": ["Designed PostgreSQL schemas and tuned slow queries with EXPLAIN ANALYZE",
-                   "Ran PostgreSQL migrations and partitioning for a 500 GB database"],
-    "Docker": ["Containerised services with Docker and multi-stage builds",
-               "Set up Docker Compose environments for local development"],
-    "Kubernetes": ["Deployed services on Kubernetes with Helm charts and autoscaling",
-                   "Operated Kubernetes clusters (EKS) and wrote readiness probes"],
+    "Python": [
+        "Built REST APIs in Python (Django and FastAPI) serving 2M requests a day",
+        "Wrote Python data pipelines that cut nightly batch time by 40%",
+        "Maintained Python microservices and their pytest suites",
+    ],
+    "PostgreSQL": [
+        "Designed PostgreSQL schemas and tuned slow queries with EXPLAIN ANALYZE",
+        "Ran PostgreSQL migrations and partitioning for a 500 GB database",
+    ],
+    "Docker": [
+        "Containerised services with Docker and multi-stage builds",
+        "Set up Docker Compose environments for local development",
+    ],
+    "Kubernetes": [
+        "Deployed services on Kubernetes with Helm charts and autoscaling",
+        "Operated Kubernetes clusters (EKS) and wrote readiness probes",
+    ],
     "Django": ["Developed Django admin tools for the operations team"],
     "Redis": ["Added Redis caching that halved API latency"],
     "AWS": ["Managed AWS infrastructure (EC2, S3, RDS) with Terraform"],
@@ -181,9 +301,19 @@ def _candidate(
     else:
         data, filename = text.encode(), f"{stem}.txt"
     return SampleResume(
-        name=name, cnic=cnic, email=email, phone=phone, location=location, profile=profile,
-        skills=skills, years_experience=round(months / 12, 1), education=education,
-        text=text, filename=filename, media_type=media_type, data=data,
+        name=name,
+        cnic=cnic,
+        email=email,
+        phone=phone,
+        location=location,
+        profile=profile,
+        skills=skills,
+        years_experience=round(months / 12, 1),
+        education=education,
+        text=text,
+        filename=filename,
+        media_type=media_type,
+        data=data,
     )
 
 
@@ -222,38 +352,87 @@ def _location(rng: random.Random, profile: str, city: str) -> str:
 # candidate has it, and in how many of their most recent jobs it appears (9 = all of them).
 _ALL = 9
 _PLANS: Mapping[str, tuple[tuple[float, float], dict[str, tuple[float, int, int]]]] = {
-    "strong": ((5, 12), {"Python": (1, _ALL, _ALL), "PostgreSQL": (1, 2, _ALL),
-                         "Docker": (1, 1, 2), "Kubernetes": (0.85, 1, 1),
-                         "Django": (0.7, 1, _ALL), "Redis": (0.6, 1, 2), "AWS": (0.6, 1, 1),
-                         "Celery": (0.4, 1, 2), "Linux": (0.7, _ALL, _ALL),
-                         "Git": (0.8, _ALL, _ALL)}),
-    "middling": ((2, 6), {"Python": (1, 1, 2), "PostgreSQL": (0.6, 1, 2),
-                          "MySQL": (0.4, 1, _ALL), "Docker": (0.5, 1, 1),
-                          "Kubernetes": (0.15, 1, 1), "Django": (0.6, 1, 2),
-                          "JavaScript": (0.4, 1, _ALL), "Git": (0.8, _ALL, _ALL),
-                          "Linux": (0.4, 1, 1)}),
-    "weak": ((0.5, 2.5), {"Python": (1, 1, 1), "MySQL": (0.6, 1, _ALL),
-                          "JavaScript": (0.5, 1, _ALL), "PHP": (0.3, 1, _ALL),
-                          "Excel": (0.5, _ALL, _ALL), "Git": (0.5, _ALL, _ALL)}),
-    "no_python": ((2, 9), {"Java": (0.5, _ALL, _ALL), "JavaScript": (0.7, 1, _ALL),
-                           "PHP": (0.3, 1, _ALL), "C#": (0.3, _ALL, _ALL),
-                           "PostgreSQL": (0.4, 1, 2), "MySQL": (0.5, 1, _ALL),
-                           "Docker": (0.4, 1, 1), "Git": (0.8, _ALL, _ALL),
-                           "Kafka": (0.2, 1, 1)}),
+    "strong": (
+        (5, 12),
+        {
+            "Python": (1, _ALL, _ALL),
+            "PostgreSQL": (1, 2, _ALL),
+            "Docker": (1, 1, 2),
+            "Kubernetes": (0.85, 1, 1),
+            "Django": (0.7, 1, _ALL),
+            "Redis": (0.6, 1, 2),
+            "AWS": (0.6, 1, 1),
+            "Celery": (0.4, 1, 2),
+            "Linux": (0.7, _ALL, _ALL),
+            "Git": (0.8, _ALL, _ALL),
+        },
+    ),
+    "middling": (
+        (2, 6),
+        {
+            "Python": (1, 1, 2),
+            "PostgreSQL": (0.6, 1, 2),
+            "MySQL": (0.4, 1, _ALL),
+            "Docker": (0.5, 1, 1),
+            "Kubernetes": (0.15, 1, 1),
+            "Django": (0.6, 1, 2),
+            "JavaScript": (0.4, 1, _ALL),
+            "Git": (0.8, _ALL, _ALL),
+            "Linux": (0.4, 1, 1),
+        },
+    ),
+    "weak": (
+        (0.5, 2.5),
+        {
+            "Python": (1, 1, 1),
+            "MySQL": (0.6, 1, _ALL),
+            "JavaScript": (0.5, 1, _ALL),
+            "PHP": (0.3, 1, _ALL),
+            "Excel": (0.5, _ALL, _ALL),
+            "Git": (0.5, _ALL, _ALL),
+        },
+    ),
+    "no_python": (
+        (2, 9),
+        {
+            "Java": (0.5, _ALL, _ALL),
+            "JavaScript": (0.7, 1, _ALL),
+            "PHP": (0.3, 1, _ALL),
+            "C#": (0.3, _ALL, _ALL),
+            "PostgreSQL": (0.4, 1, 2),
+            "MySQL": (0.5, 1, _ALL),
+            "Docker": (0.4, 1, 1),
+            "Git": (0.8, _ALL, _ALL),
+            "Kafka": (0.2, 1, 1),
+        },
+    ),
 }
-_CHORES = ["Worked with the product team on requirements and estimates",
-           "Fixed production bugs and wrote post-incident notes",
-           "Mentored interns and ran code reviews",
-           "Documented internal tools for the support team"]
+_CHORES = [
+    "Worked with the product team on requirements and estimates",
+    "Fixed production bugs and wrote post-incident notes",
+    "Mentored interns and ran code reviews",
+    "Documented internal tools for the support team",
+]
 _TITLES = {
-    "strong": ["Senior Backend Engineer", "Lead Python Developer", "Backend Engineer",
-               "Software Engineer"],
-    "middling": ["Software Engineer", "Python Developer", "Backend Developer",
-                 "Associate Software Engineer"],
-    "weak": ["Junior Developer", "Software Engineering Intern", "Trainee Developer",
-             "IT Support Officer"],
-    "no_python": ["Full Stack Developer", "Java Developer", "Web Developer",
-                  "Software Engineer"],
+    "strong": [
+        "Senior Backend Engineer",
+        "Lead Python Developer",
+        "Backend Engineer",
+        "Software Engineer",
+    ],
+    "middling": [
+        "Software Engineer",
+        "Python Developer",
+        "Backend Developer",
+        "Associate Software Engineer",
+    ],
+    "weak": [
+        "Junior Developer",
+        "Software Engineering Intern",
+        "Trainee Developer",
+        "IT Support Officer",
+    ],
+    "no_python": ["Full Stack Developer", "Java Developer", "Web Developer", "Software Engineer"],
 }
 
 
@@ -281,8 +460,16 @@ def _jobs(rng: random.Random, profile: str, as_of: date) -> list[_Job]:
         rng.shuffle(deeds)
         bullets = tuple(deeds[:4]) or tuple(rng.sample(_CHORES, 2))
         title = titles[min(index, len(titles) - 1)] if profile != "weak" else rng.choice(titles)
-        jobs.append(_Job(title, rng.choice(_COMPANIES), start,
-                         None if index == 0 and present else cursor, skills, bullets))
+        jobs.append(
+            _Job(
+                title,
+                rng.choice(_COMPANIES),
+                start,
+                None if index == 0 and present else cursor,
+                skills,
+                bullets,
+            )
+        )
         cursor = _shift(start, -rng.randint(0, 4))  # a gap between jobs, sometimes
     return jobs
 
@@ -395,8 +582,8 @@ def _docx(name: str, text: str) -> bytes:
             if filename == "word/document.xml":
                 data = data.replace(b"<w:body>", b"<w:body>" + "".join(body).encode(), 1)
             elif filename == "docProps/core.xml":
-                data = _CORE_XML.format(title=escape(f"{name} – résumé"), author=escape(name))
-                data = data.encode()
+                core = _CORE_XML.format(title=escape(f"{name} – résumé"), author=escape(name))
+                data = core.encode()
             info = zipfile.ZipInfo(filename, date_time=(2026, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             target.writestr(info, data, compresslevel=1)

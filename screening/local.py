@@ -54,6 +54,7 @@ MODEL_VERSION = "pvara-local-v1"
 WEIGHTS = {"must": 50.0, "nice": 15.0, "experience": 15.0, "education": 10.0, "location": 10.0}
 DISQUALIFIED_CAP = 20.0
 UNDATED_SKILL_CREDIT = 0.75
+RELATED_SKILL_CREDIT = 0.4
 FLAG_INJECTION = "possible_prompt_injection"
 
 # Education levels, comparable as integers.
@@ -148,10 +149,10 @@ _CUE_RE = re.compile(
     r"(?P<must>\b(?:minimum\s+(?:required\s+)?(?:skills|qualifications|requirements)"
     r"|required\s+(?:skills|experience|qualifications)|basic\s+qualifications|requirements"
     r"|must\s+have|skills\s+required|what\s+you\s+need|you\s+(?:will\s+)?need|qualifications"
-    r"|required:|you\s+have|we\s+expect|essential)\b)"
-    r"|(?P<nice>\b(?:nice[\s-]to[\s-]haves?|preferred|desired|desirable|optional|not\s+required"
-    r"|a\s+plus|bonus|additional\s+experience|secondary\s+skills|good\s+to\s+have"
-    r"|would\s+be\s+(?:great|nice))\b)"
+    r"|required:|you\s+will\s+need|we\s+expect|essential)\b)"
+    r"|(?P<nice>\b(?:(?:nice[\s-]to[\s-]haves?|preferred|desired|desirable|optional|bonus"
+    r"|additional|good\s+to\s+have)(?:\s+(?:qualifications|skills|experience|requirements))?"
+    r"|not\s+required|a\s+plus|secondary\s+skills|would\s+be\s+(?:great|nice))\b)"
     r"|(?P<boiler>\b(?:what'?s\s+in\s+it\s+for\s+you|benefits\s+package|we\s+offer|perks"
     r"|equal\s+opportunity|eoe\b|about\s+(?:us|the\s+company)|(?-i:About\s+[A-Z][\w&]+\s+[A-Z])"
     r"|your\s+right\s+to\s+work|in\s+addition\s+to\s+a\s+phenomenal|companies\s+and\s+partners"
@@ -196,7 +197,7 @@ _CATEGORY_WEIGHT = {
     "certification": 0.8,
     "clearance": 0.8,
 }
-_REGION_WEIGHT = {"must": 1.0, "plain": 0.6, "nice": 1.0}
+_REGION_WEIGHT = {"must": 1.0, "plain": 0.5, "nice": 1.0}
 _MAX_PROFILES = 512
 
 
@@ -428,10 +429,11 @@ class LocalScreener:
             total = max(claimed_totals) if claimed_totals else None
 
         education, education_line = 0, None
-        for index, line in enumerate(lines):
-            level = _education_level(line)
+        for match in _EDUCATION_RE.finditer(text):
+            level = int((match.lastgroup or "d0")[1:])
             if level > education:
-                education, education_line = level, index
+                education = level
+                education_line = bisect.bisect_right(starts, match.start()) - 1
 
         return _Resume(
             lines=lines,
@@ -455,8 +457,8 @@ def _score(
     injected: bool,
     taxonomy: Taxonomy,
 ) -> ScreeningResult:
-    must = [_credit(r, resume) for r in profile.must]
-    nice = [_credit(r, resume) for r in profile.nice]
+    must = [_credit(r, resume, taxonomy) for r in profile.must]
+    nice = [_credit(r, resume, taxonomy) for r in profile.nice]
     parts: dict[str, float] = {}
     if must:
         coverage = _coverage(must)
@@ -539,8 +541,8 @@ def _score(
     return ScreeningResult(
         score=score,
         reasoning=_clip(" ".join(reasons), 4000),
-        matched_skills=[c.requirement.label for c in must + nice if c.credit > 0][:100],
-        missing_skills=[c.requirement.label for c in must + nice if c.credit == 0][:100],
+        matched_skills=[c.requirement.label for c in must + nice if c.skill][:100],
+        missing_skills=[c.requirement.label for c in must + nice if not c.skill][:100],
         recommendation=recommendation,
         evidence=evidence[:50],
         confidence=confidence,
@@ -548,11 +550,14 @@ def _score(
     )
 
 
-def _credit(requirement: _Requirement, resume: _Resume) -> _Credit:
+def _credit(requirement: _Requirement, resume: _Resume, taxonomy: Taxonomy) -> _Credit:
     best = _Credit(requirement, 0.0)
     for name in requirement.alternatives:
         fact = resume.skills.get(name)
         if fact is None:
+            related = _related_credit(name, resume, taxonomy)
+            if related > best.credit:
+                best = _Credit(requirement, related)
             continue
         years = fact.years()
         if requirement.years <= 0:
@@ -566,6 +571,14 @@ def _credit(requirement: _Requirement, resume: _Resume) -> _Credit:
     return best
 
 
+def _related_credit(name: str, resume: _Resume, taxonomy: Taxonomy) -> float:
+    """Partial credit for a missing skill from what it builds on (LAMP ← Linux, PHP, MySQL)."""
+    parts = taxonomy.implied(name) - {name}
+    if not parts:
+        return 0.0
+    return RELATED_SKILL_CREDIT * sum(p in resume.skills for p in parts) / len(parts)
+
+
 def _coverage(credits: Sequence[_Credit]) -> float:
     total = sum(c.requirement.weight for c in credits)
     return sum(c.requirement.weight * c.credit for c in credits) / total if total else 0.0
@@ -575,7 +588,7 @@ def _disqualifications(profile: _JobProfile, resume: _Resume) -> list[tuple[str,
     hits: list[tuple[str, int | None]] = []
     for rule in profile.disqualifiers:
         if rule.missing is not None:
-            if _credit(rule.missing, resume).credit == 0:
+            if rule.missing.alternatives[0] not in resume.skills:
                 hits.append((rule.text, None))
         elif rule.below_years is not None:
             if resume.total_years is not None and resume.total_years < rule.below_years:
@@ -620,7 +633,7 @@ def _skill_reasons(
 ) -> list[str]:
     if not credits:
         return []
-    matched = [c for c in credits if c.credit > 0]
+    matched = [c for c in credits if c.skill]
     parts = []
     for c in matched[:12]:
         years = f", {c.years:.1f} yrs" if c.years else ""
@@ -630,7 +643,7 @@ def _skill_reasons(
         parts.append(f"{c.requirement.label}{via}{years}{asked}: “{_quote(line)}”")
         if line:
             _add_evidence(evidence, line, f"{c.requirement.label}{years}")
-    missing = [c.requirement.label for c in credits if c.credit == 0]
+    missing = [c.requirement.label for c in credits if not c.skill]
     text = f"{kind}: {len(matched)}/{len(credits)} found"
     if parts:
         text += " — " + "; ".join(parts)
@@ -832,7 +845,7 @@ def _requirements_from_description(
     text: str, taxonomy: Taxonomy
 ) -> tuple[tuple[_Requirement, ...], tuple[_Requirement, ...]]:
     """Must-have and nice-to-have requirements read from free text (see module docstring)."""
-    cues = [(m.start(), m.lastgroup or "plain") for m in _CUE_RE.finditer(text)]
+    cues = _cue_regions(text)
     cue_starts = [c[0] for c in cues]
     sentence_ends = [m.start() for m in _SENTENCE_END_RE.finditer(text)]
     year_claims = [(m.start(), float(m["n"])) for m in _YEARS_CLAIM_RE.finditer(text)]
@@ -860,7 +873,8 @@ def _requirements_from_description(
                 continue
         groups.append([item])
 
-    weights: dict[tuple[str, ...], list[float]] = {}  # alternatives -> [weight, years, must]
+    # alternatives -> [must weight, nice weight, years, mentions]
+    weights: dict[tuple[str, ...], list[float]] = {}
     for run in groups:
         first, last = run[0], run[-1]
         gaps = text[first[2] : last[1]]
@@ -872,21 +886,40 @@ def _requirements_from_description(
         years = _years_before(year_claims, first[1], sentence_ends)
         for alternatives in units:
             category = min(_CATEGORY_WEIGHT.get(taxonomy.category(a), 1.0) for a in alternatives)
-            weight = category * _REGION_WEIGHT[region]
             entry = weights.setdefault(alternatives, [0.0, 0.0, 0.0, 0.0])
-            entry[0] = max(entry[0], weight)
-            entry[1] = max(entry[1], years)
-            entry[2] = max(entry[2], 1.0 if region != "nice" else 0.0)
+            slot = 1 if region == "nice" else 0
+            entry[slot] = max(entry[slot], category * _REGION_WEIGHT[region])
+            entry[2] = max(entry[2], years)
             entry[3] += 1
 
     must: list[_Requirement] = []
     nice: list[_Requirement] = []
-    for alternatives, (weight, years, is_must, count) in weights.items():
+    for alternatives, (must_weight, nice_weight, years, count) in weights.items():
         # Repetition signals importance, with diminishing returns.
-        boosted = weight * (1 + 0.25 * min(count - 1, 2))
-        requirement = _Requirement(" / ".join(alternatives), alternatives, years, boosted)
-        (must if is_must else nice).append(requirement)
+        boost = 1 + 0.25 * min(count - 1, 2)
+        label = " / ".join(alternatives)
+        if must_weight:
+            must.append(_Requirement(label, alternatives, years, must_weight * boost))
+        else:
+            nice.append(_Requirement(label, alternatives, years, nice_weight * boost))
     return tuple(must), tuple(nice)
+
+
+def _cue_regions(text: str) -> list[tuple[int, str]]:
+    """Where required / preferred / boilerplate passages start, in order.
+
+    Boilerplate runs to the end unless an explicit requirement heading follows: company names
+    such as "NatGen Preferred" inside an "About us" passage do not reopen the requirements.
+    """
+    regions: list[tuple[int, str]] = []
+    current = "plain"
+    for match in _CUE_RE.finditer(text):
+        kind = match.lastgroup or "plain"
+        if current == "boiler" and kind == "nice":
+            continue
+        regions.append((match.start(), kind))
+        current = kind
+    return regions
 
 
 def _years_before(
@@ -897,7 +930,7 @@ def _years_before(
     sentence_start = sentence_ends[s_index - 1] if s_index > 0 else 0
     best = 0.0
     for start, years in claims:
-        if sentence_start <= start < position and position - start <= 150:
+        if sentence_start <= start < position and position - start <= 60:
             best = max(best, years)
     return best
 
@@ -912,7 +945,7 @@ def _min_years_from_description(text: str) -> float:
 
 
 def _description_education(text: str) -> int:
-    cues = [(m.start(), m.lastgroup or "plain") for m in _CUE_RE.finditer(text)]
+    cues = _cue_regions(text)
     starts = [c[0] for c in cues]
     level = 0
     for match in _EDUCATION_RE.finditer(text):

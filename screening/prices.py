@@ -24,7 +24,7 @@ from screening.config import LlmSettings, get_llm_settings
 MILLION = Decimal(1_000_000)
 CHARS_PER_TOKEN = Decimal("3.5")
 """Résumé-style text averages ~4 characters per token; 3.5 over-counts on purpose."""
-_USD_PLACES = Decimal("0.000000001")
+_USD_PLACES = Decimal("0.00000001")  # ai_screening_log.cost_usd is numeric(14,8)
 _DATE_SUFFIX = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 
 
@@ -145,7 +145,7 @@ class PriceTable:
     def cost_usd(
         self, provider: str, model: str, usage: TokenCounts, latency_ms: float = 0
     ) -> Decimal:
-        """What a finished call cost, in USD (rounded to 1e-9).
+        """What a finished call cost, in USD (rounded half-even to 1e-8, the ledger's scale).
 
         Ollama: GPU seconds from tokens and the assumed throughput (``basis=tokens``), or
         from ``latency_ms`` shared among ``parallel_slots`` (``basis=latency``).
@@ -173,7 +173,7 @@ class PriceTable:
     def estimate_usd(
         self, provider: str, model: str, prompt_chars: int, max_tokens: int, *, attempts: int = 1
     ) -> Decimal:
-        """An upper bound for a budget reservation, rounded up.
+        """An upper bound for a budget reservation, rounded up to 1e-8.
 
         Input is ``prompt_chars / 3.5`` tokens plus the provider's request overhead, all
         uncached; output is the full ``max_tokens``. ``attempts=2`` covers a repaired answer

@@ -97,7 +97,7 @@ def build_prompt(
     criteria: Criteria,
     *,
     job_title: str,
-    job_description: str,
+    job_description: str | None,
     resume_text: str,
     nonce: str | None = None,
     max_resume_chars: int = DEFAULT_RESUME_MAX_CHARS,
@@ -125,7 +125,7 @@ def build_prompt(
         advance=criteria.filtering.auto_advance_score,
         reject=criteria.filtering.min_score_threshold,
         title=sanitize(job_title)[:JOB_TITLE_MAX_CHARS].replace("\n", " "),
-        description=sanitize(job_description)[:JOB_DESCRIPTION_MAX_CHARS] or "(none given)",
+        description=sanitize(job_description or "")[:JOB_DESCRIPTION_MAX_CHARS] or "(none given)",
         criteria=json.dumps(rules, ensure_ascii=False, sort_keys=True),
     )
     user = _USER_TEMPLATE.format(tag=tag, resume=sent, truncation=note)

@@ -16,7 +16,10 @@ The four counts are disjoint: their sum is everything the provider billed.
 
 from __future__ import annotations
 
+import copy
 import email.utils
+import functools
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,7 +79,7 @@ class ProviderCall:
     attempts: int
 
 
-class ProviderFailure(Exception):  # noqa: N818 - named like its subclasses (brief)
+class ProviderFailure(Exception):  # noqa: N818 - same naming as its subclasses
     """Base of the provider errors; ``usage`` is what was spent before the failure."""
 
     def __init__(self, message: str, *, usage: Usage | None = None) -> None:
@@ -142,8 +145,13 @@ def answer_json_schema() -> dict[str, Any]:
     """JSON Schema of :class:`LlmAnswer` in the subset OpenAI's strict mode accepts.
 
     All properties required, no additional properties, no ``title`` or ``maxLength``
-    (lengths are enforced when we validate the answer ourselves).
+    (lengths are enforced when we validate the answer ourselves). A fresh copy each call.
     """
+    return copy.deepcopy(_answer_schema())
+
+
+@functools.cache
+def _answer_schema() -> dict[str, Any]:
     schema = LlmAnswer.model_json_schema()
     properties: dict[str, Any] = {}
     for name, spec in schema["properties"].items():
@@ -188,24 +196,28 @@ def repair_request(error: str) -> str:
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """Seconds from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(float(millis) / 1000, 0.0)
-        except ValueError:
-            pass
+    millis = _seconds(headers.get("retry-after-ms"))
+    if millis is not None:
+        return millis / 1000
     value = headers.get("retry-after")
     if not value:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        return None
+    return max(number, 0.0) if number is not None and math.isfinite(number) else None
 
 
 def failure_for_status(

@@ -332,7 +332,10 @@ def _ollama(behaviour: Behaviour, model: str, text: str, body: Mapping[str, Any]
 
 
 def _error_body(route: Route, code: int) -> Any:
-    phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:  # 529 and other non-standard codes
+        phrase = "Overloaded" if code == 529 else "Error"
     if route == "openai":
         kind, error_code = (
             ("requests", "rate_limit_exceeded") if code == 429 else ("server_error", None)

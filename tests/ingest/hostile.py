@@ -131,7 +131,7 @@ def ocr_layer_pdf() -> bytes:
     return buffer.getvalue()
 
 
-def encrypted_pdf(password: str = "s3cret") -> bytes:
+def encrypted_pdf(password: str = "s3cret") -> bytes:  # noqa: S107 (a test fixture)
     """A text PDF that needs a password to open."""
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(text_pdf())))
     writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm="AES-256")

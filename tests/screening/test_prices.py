@@ -50,23 +50,23 @@ def test_anthropic_cost_prices_cache_reads_and_writes_separately() -> None:
     cost = TABLE.cost_usd("anthropic", "claude-sonnet-4-5", usage, latency_ms=900)
 
     # 50 x 3 + 300 x 15 + 1800 x 0.30 + 200 x 3.75, per million
-    assert cost == Decimal("0.005940000")
+    assert cost == Decimal("0.00594000")
 
 
 def test_haiku_is_a_third_of_sonnet_for_the_same_uncached_call() -> None:
     usage = Usage(input_tokens=1500, output_tokens=120)
 
-    assert TABLE.cost_usd("anthropic", "claude-haiku-4-5", usage) == Decimal("0.002100000")
-    assert TABLE.cost_usd("anthropic", "claude-sonnet-4-5", usage) == Decimal("0.006300000")
+    assert TABLE.cost_usd("anthropic", "claude-haiku-4-5", usage) == Decimal("0.00210000")
+    assert TABLE.cost_usd("anthropic", "claude-sonnet-4-5", usage) == Decimal("0.00630000")
 
 
 def test_openai_cost_prices_cached_tokens_at_the_cached_rate() -> None:
     usage = Usage(input_tokens=86, output_tokens=300, cached_tokens=1920)
 
     # 86 x 0.25 + 300 x 2 + 1920 x 0.025, per million
-    assert TABLE.cost_usd("openai", "gpt-5-mini", usage) == Decimal("0.000669500")
+    assert TABLE.cost_usd("openai", "gpt-5-mini", usage) == Decimal("0.00066950")
     # 86 x 1.25 + 300 x 10 + 1920 x 0.125
-    assert TABLE.cost_usd("openai", "gpt-5", usage) == Decimal("0.003347500")
+    assert TABLE.cost_usd("openai", "gpt-5", usage) == Decimal("0.00334750")
 
 
 def test_a_dated_model_id_is_priced_as_its_base_model() -> None:
@@ -84,7 +84,7 @@ def test_ollama_is_charged_its_gpu_time_not_zero() -> None:
     # 2000 input tokens at 2000/s + 120 output tokens at 120/s = 2 GPU-seconds at $1.20/h
     cost = TABLE.cost_usd("ollama", "llama3.1:8b", Usage(2000, 120), latency_ms=60_000)
 
-    assert cost == Decimal("0.000666667")
+    assert cost == Decimal("0.00066667")
 
 
 def test_ollama_cost_ignores_latency_by_default() -> None:
@@ -101,7 +101,7 @@ def test_ollama_can_be_priced_by_latency_shared_among_parallel_slots() -> None:
     # 12 s of wall clock over 4 slots = 3 GPU-seconds at $1.20/h
     cost = table.cost_usd("ollama", "llama3.1:8b", Usage(1400, 110), latency_ms=12_000)
 
-    assert cost == Decimal("0.001000000")
+    assert cost == Decimal("0.00100000")
 
 
 def test_an_unlisted_local_model_gets_the_conservative_default() -> None:
@@ -125,7 +125,7 @@ def test_estimate_assumes_chars_over_3_5_uncached_input_and_full_output() -> Non
     # 35000 chars -> 10000 tokens + 150 overhead; 500 output tokens
     estimate = TABLE.estimate_usd("openai", "gpt-5-mini", prompt_chars=35_000, max_tokens=500)
 
-    assert estimate == Decimal("0.003537500")  # 10150 x 0.25 + 500 x 2, per million
+    assert estimate == Decimal("0.00353750")  # 10150 x 0.25 + 500 x 2, per million
 
 
 def test_estimate_is_an_upper_bound_of_a_typical_call() -> None:
@@ -147,7 +147,7 @@ def test_estimate_rounds_up() -> None:
     estimate = TABLE.estimate_usd("ollama", "llama3.1:8b", prompt_chars=7, max_tokens=1)
 
     assert estimate > 0
-    assert estimate == estimate.quantize(Decimal("0.000000001"))
+    assert estimate == estimate.quantize(Decimal("0.00000001"))
 
 
 def test_overrides_from_a_json_string_change_prices_and_the_version() -> None:

@@ -115,3 +115,9 @@ def test_chars_counts_both_messages() -> None:
     prompt = prompt_for(RESUME)
 
     assert prompt.chars == len(prompt.system) + len(prompt.user)
+
+
+def test_a_missing_job_description_is_stated_not_left_blank() -> None:
+    prompt = build_prompt(CRITERIA, job_title="t", job_description=None, resume_text=RESUME)
+
+    assert "Job description:\n(none given)" in prompt.system

@@ -6,6 +6,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 
 from screening.config import LlmSettings
 from screening.criteria import EXAMPLE_CRITERIA, Criteria
+from screening.prices import PriceTable
 from screening.prompt import Prompt, build_prompt
 from screening.providers import (
     AnthropicProvider,
@@ -368,6 +370,24 @@ def test_ollama_tokens_come_from_eval_counts(fake_llm: FakeLlmServer) -> None:
     call = OLLAMA.screen(settings_for(fake_llm))
 
     assert call.usage == Usage(input_tokens=900, output_tokens=150)
+
+
+def test_a_call_is_priced_from_its_normalised_usage(fake_llm: FakeLlmServer) -> None:
+    fake_llm.script(
+        good(
+            usage={
+                "prompt_tokens": 2006,
+                "completion_tokens": 300,
+                "prompt_tokens_details": {"cached_tokens": 1920},
+            }
+        )
+    )
+    call = OPENAI.screen(settings_for(fake_llm))
+
+    cost = PriceTable.load().cost_usd(call.provider, call.model, call.usage, call.latency_ms)
+
+    assert call.model == "gpt-5-mini-2025-08-07"
+    assert cost == Decimal("0.00066950")  # 86 x 0.25 + 300 x 2 + 1920 x 0.025, per million
 
 
 # --- what each SDK put on the wire --------------------------------------------------------

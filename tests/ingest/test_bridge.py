@@ -1,0 +1,180 @@
+"""The bridge: nothing lost and nothing duplicated across crashes; poison goes to the DLQ."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from core.domain import Candidate, ResumeRef, SubmittedApplication
+from core.events import APPLICATIONS_SUBMITTED, DEAD_LETTER
+from core.settings import Settings
+from tests.conftest import OrgJob
+from tests.pipeline import new_group_at_end, running_bridge, wait_for
+
+
+def _record(org_job: OrgJob, n: int) -> SubmittedApplication:
+    text = f"Candidate {n}: Python developer since 2019, PostgreSQL."
+    return SubmittedApplication(
+        application_id=uuid.uuid4(),
+        organization_id=org_job.organization_id,
+        job_id=org_job.job_id,
+        candidate=Candidate(cnic=f"35202-{n:07d}-1", name=f"Candidate {n}",
+                            email=f"c{n}@example.com"),
+        resume=ResumeRef(media_type="text/plain", inline_text=text, sha256="0" * 64,
+                         size=len(text)),
+        submitted_at=datetime.now(UTC),
+    )
+
+
+def _produce(settings: Settings, values: list[bytes], key: bytes) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=settings.effective_kafka_bootstrap, acks="all", linger_ms=5
+    )
+    try:
+        for value in values:
+            producer.send(APPLICATIONS_SUBMITTED, value=value, key=key)
+        producer.flush(30)
+    finally:
+        producer.close()
+
+
+def _row_counts(db: psycopg.Connection[Any], job_id: uuid.UUID) -> dict[str, int]:
+    row: dict[str, int] = db.execute(
+        "SELECT count(*) AS rows, count(DISTINCT id) AS ids FROM applications WHERE job_id = %s",
+        (job_id,),
+    ).fetchone()
+    return row
+
+
+def _parse_messages_for(client: redis.Redis, ids: set[str], remove: bool) -> set[str]:
+    """Application ids with a parse message waiting in Redis (optionally removing them)."""
+    found: set[str] = set()
+    for message_id, raw in client.hscan_iter("dramatiq:parse.msgs"):
+        args = json.loads(raw).get("args", [])
+        if args and args[0] in ids:
+            found.add(args[0])
+            if remove:
+                client.hdel("dramatiq:parse.msgs", message_id)
+                client.lrem("dramatiq:parse", 0, message_id)
+    return found
+
+
+def test_bridge_killed_mid_batch_loses_nothing_and_duplicates_nothing(
+    services_up: Settings, org_job: OrgJob, db: psycopg.Connection[Any], redis_client: redis.Redis
+) -> None:
+    total = 400
+    records = [_record(org_job, n) for n in range(total)]
+    ids = {str(r.application_id) for r in records}
+    env = {
+        **os.environ,
+        "PVARA_BRIDGE_GROUP": new_group_at_end(services_up),
+        "PVARA_BRIDGE_BATCH_SIZE": "20",
+    }
+    _produce(services_up, [r.model_dump_json().encode() for r in records], str(org_job.job_id).encode())
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "bridge"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    bridge = start()
+    try:
+        wait_for(lambda: _row_counts(db, org_job.job_id)["rows"] >= 40, 90, "a first batch")
+        bridge.send_signal(signal.SIGKILL)  # mid-stream: some batches done, others not
+        bridge.wait(10)
+        partial = _row_counts(db, org_job.job_id)["rows"]
+        assert partial < total, "the bridge finished before it could be killed"
+
+        bridge = start()
+        wait_for(lambda: _row_counts(db, org_job.job_id)["rows"] >= total, 120, "all rows")
+        # Let the restarted bridge run past the end, then stop it cleanly.
+        bridge.send_signal(signal.SIGTERM)
+        bridge.wait(30)
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+    assert _row_counts(db, org_job.job_id) == {"rows": total, "ids": total}
+    stored = {str(r["id"]) for r in db.execute(
+        "SELECT id FROM applications WHERE job_id = %s", (org_job.job_id,))}
+    assert stored == ids
+    # Every application was handed to the parse pool (at least once).
+    assert _parse_messages_for(redis_client, ids, remove=True) == ids
+
+
+def test_undecodable_and_unknown_job_records_go_to_the_dead_letter_topic(
+    services_up: Settings, org_job: OrgJob, db: psycopg.Connection[Any],
+) -> None:
+    from tasks.workers import broker
+
+    dlq = KafkaConsumer(bootstrap_servers=services_up.effective_kafka_bootstrap)
+    partitions = [TopicPartition(DEAD_LETTER, p) for p in dlq.partitions_for_topic(DEAD_LETTER)]
+    dlq.assign(partitions)
+    dlq.seek_to_end()
+    for tp in partitions:
+        dlq.position(tp)
+
+    marker = uuid.uuid4().hex
+    stranger = _record(org_job, 1).model_copy(update={"job_id": uuid.uuid4()})
+    good = _record(org_job, 2)
+    with running_bridge(services_up, broker):
+        _produce(
+            services_up,
+            [f'{{"not": "an application", "marker": "{marker}"'.encode(),
+             stranger.model_dump_json().encode(), good.model_dump_json().encode()],
+            str(org_job.job_id).encode(),
+        )
+        wait_for(lambda: _row_counts(db, org_job.job_id)["rows"] == 1, 60, "the good record")
+
+    reasons: dict[str, str] = {}
+
+    def read() -> bool:
+        for batch in dlq.poll(timeout_ms=500).values():
+            for record in batch:
+                envelope = json.loads(record.value)
+                if marker in envelope["value"]:
+                    reasons["poison"] = envelope["reason"]
+                elif str(stranger.application_id) in envelope["value"]:
+                    reasons["stranger"] = envelope["reason"]
+        return len(reasons) == 2
+
+    wait_for(read, 30, "both dead letters")
+    dlq.close()
+    assert reasons["poison"].startswith("undecodable record")
+    assert "unknown job" in reasons["stranger"]
+
+
+@pytest.mark.parametrize("payload", [b"", b"\xff\xfe", b"[]", b'{"schema_version": 2}'])
+def test_bridge_handle_never_raises_on_garbage(
+    services_up: Settings, payload: bytes
+) -> None:
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    from core.db import create_pool
+    from ingest.bridge import Bridge
+    from tasks.workers import broker
+
+    pool = create_pool(services_up, name="garbage", max_size=1)
+    bridge = Bridge(services_up, pool, broker)
+    try:
+        record = ConsumerRecord(
+            topic=APPLICATIONS_SUBMITTED, partition=0, leader_epoch=0, offset=0, timestamp=0,
+            timestamp_type=0, key=None, value=payload, headers=[], checksum=None,
+            serialized_key_size=-1, serialized_value_size=len(payload), serialized_header_size=-1,
+        )
+        result = bridge.handle([record])
+    finally:
+        bridge.close()
+        pool.close()
+    assert result.dead_lettered == 1
