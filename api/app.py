@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins import PluginProtocol
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.applications.routes import ApplicationsController
 from api.errors import EXCEPTION_HANDLERS
 from api.health import live, ready
+from api.routes import CONTROLLERS, MIDDLEWARE
+from api.security import OPENAPI_COMPONENTS, PUBLIC, SecurityState
 from api.state import ApiState
 from core.logs import request_id_var
 from core.settings import Settings, get_settings
@@ -52,12 +55,20 @@ def _state(request: Request[Any, Any, Any]) -> ApiState:
     return state
 
 
-def create_app(settings: Settings | None = None, *, producer: Producer | None = None) -> Litestar:
-    """Build the API. ``producer`` replaces the Kafka producer (benchmarks, tests)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    producer: Producer | None = None,
+    plugins: Sequence[PluginProtocol] = (),
+) -> Litestar:
+    """Build the API. ``producer`` replaces the Kafka producer (benchmarks, tests);
+    ``plugins`` add routes and middleware from outside ``api`` (``ops.web`` mounts /ops, /metrics).
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.security = SecurityState.create(settings)
         app.state.api = await ApiState.open(settings, producer)
         try:
             yield
@@ -65,13 +76,19 @@ def create_app(settings: Settings | None = None, *, producer: Producer | None = 
             await app.state.api.close()
 
     return Litestar(
-        route_handlers=[ApplicationsController, live, ready],
+        route_handlers=[
+            Router("/", route_handlers=[ApplicationsController], opt=PUBLIC),
+            live, ready, *CONTROLLERS,
+        ],
         dependencies={"state_": Provide(_state, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestIdMiddleware()],
+        middleware=[RequestIdMiddleware(), *MIDDLEWARE],
         lifespan=[lifespan],
         state=State(),
         request_max_body_size=settings.max_upload_bytes + 256 * 1024,
-        openapi_config=OpenAPIConfig(title="PVARA", version="1.0.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="PVARA", version="1.0.0", path="/schema", components=OPENAPI_COMPONENTS
+        ),
+        plugins=list(plugins),
         debug=False,
     )

@@ -5,18 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from core.settings import Settings
 
 PARTITIONED_TABLES = ("applications", "audit_logs")
 
+DictConnection = psycopg.Connection[DictRow]
+Pool = ConnectionPool[DictConnection]
 
-def create_pool(settings: Settings, *, name: str = "pvara", **kwargs: Any) -> ConnectionPool:
+
+def create_pool(settings: Settings, *, name: str = "pvara", **kwargs: Any) -> Pool:
     """A connection pool whose connections return rows as dicts; opened and ready."""
-    pool = ConnectionPool(
+    pool: Pool = ConnectionPool(
         settings.effective_database_url,
+        connection_class=DictConnection,
         min_size=kwargs.pop("min_size", settings.db_pool_min),
         max_size=kwargs.pop("max_size", settings.db_pool_max),
         kwargs={"row_factory": dict_row, "autocommit": False},
@@ -28,7 +32,7 @@ def create_pool(settings: Settings, *, name: str = "pvara", **kwargs: Any) -> Co
     return pool
 
 
-def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+def connect(settings: Settings, *, autocommit: bool = False) -> DictConnection:
     """A single connection (for CLI commands and scripts)."""
     return psycopg.connect(
         settings.effective_database_url, autocommit=autocommit, row_factory=dict_row

@@ -41,7 +41,8 @@ def list_dead(client: redis.Redis, queues: tuple[str, ...] = POOLS) -> list[Dead
     found: list[DeadLetter] = []
     for queue in queues:
         index, bodies = _keys(queue)
-        for raw_id, score in client.zrange(index, 0, -1, withscores=True):
+        entries: list[tuple[bytes, float]] = client.zrange(index, 0, -1, withscores=True)  # type: ignore[assignment]
+        for raw_id, score in entries:
             raw = client.hget(bodies, raw_id)
             if raw is None:
                 continue
@@ -64,7 +65,7 @@ def list_dead(client: redis.Redis, queues: tuple[str, ...] = POOLS) -> list[Dead
 
 def replay(client: redis.Redis, broker: dramatiq.Broker, queue: str, message_id: str) -> bool:
     """Re-enqueue one dead message with fresh retries; False if it is not there."""
-    index, bodies = _keys(queue)
+    _, bodies = _keys(queue)
     raw = client.hget(bodies, message_id)
     if raw is None:
         return False

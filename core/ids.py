@@ -14,7 +14,9 @@ def normalize_cnic(cnic: str) -> str:
     return f"{digits[:5]}-{digits[5:12]}-{digits[12:]}" if len(digits) == 13 else cnic.strip()
 
 
-def application_id(secret: bytes, organization_id: uuid.UUID, job_id: uuid.UUID, cnic: str) -> uuid.UUID:
+def application_id(
+    secret: bytes, organization_id: uuid.UUID, job_id: uuid.UUID, cnic: str
+) -> uuid.UUID:
     """The one id an application has: the same (organization, job, CNIC) gives the same id.
 
     Keyed with a secret so an id cannot be derived from a known CNIC by outsiders.

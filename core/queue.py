@@ -31,7 +31,7 @@ NAMESPACE = "dramatiq"
 
 def create_broker(settings: Settings) -> RedisBroker:
     """A Redis broker tuned so a killed worker's messages come back within seconds."""
-    return RedisBroker(
+    return RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.effective_redis_url,
         namespace=NAMESPACE,
         heartbeat_timeout=settings.queue_heartbeat_timeout_ms,

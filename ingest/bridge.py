@@ -20,9 +20,9 @@ from typing import Any
 import dramatiq
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
+from core.db import Pool
 from core.domain import SubmittedApplication
 from core.events import APPLICATIONS_SUBMITTED, DEAD_LETTER
 from core.queue import PARSE, PARSE_APPLICATION, enqueue
@@ -88,7 +88,7 @@ class Bridge:
     def __init__(
         self,
         settings: Settings,
-        pool: ConnectionPool,
+        pool: Pool,
         broker: dramatiq.Broker,
         producer: Producer | None = None,
     ) -> None:
@@ -136,8 +136,12 @@ class Bridge:
         consumer.commit()
         log.info(
             "bridge batch committed",
-            extra={"records": result.records, "upserted": result.upserted,
-                   "enqueued": result.enqueued, "dead_lettered": result.dead_lettered},
+            extra={
+                "records": result.records,
+                "upserted": result.upserted,
+                "enqueued": result.enqueued,
+                "dead_lettered": result.dead_lettered,
+            },
         )
         return result
 
@@ -167,11 +171,10 @@ class Bridge:
                 else:
                     known.append(app)
             params = [_params(app) for app in known]
-            with conn.transaction():
-                with conn.cursor() as cur:
-                    cur.executemany(_INDEX_SQL, params)
-                    cur.executemany(_CANDIDATE_SQL, params)
-                    cur.executemany(_APPLICATION_SQL, params)
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(_INDEX_SQL, params)
+                cur.executemany(_CANDIDATE_SQL, params)
+                cur.executemany(_APPLICATION_SQL, params)
             result.upserted = len(known)
             to_parse = [
                 row["id"]
@@ -196,8 +199,9 @@ class Bridge:
                 "dead_lettered_at": time.time(),
             }
             self.producer.send_sync(DEAD_LETTER, json.dumps(envelope).encode(), item.record.key)
-            log.warning("record dead-lettered",
-                        extra={"offset": item.record.offset, "reason": item.reason})
+            log.warning(
+                "record dead-lettered", extra={"offset": item.record.offset, "reason": item.reason}
+            )
 
     def close(self) -> None:
         if self.consumer is not None:

@@ -9,8 +9,8 @@ import uuid
 from typing import Any
 
 import dramatiq
-from psycopg_pool import ConnectionPool
 
+from core.db import Pool
 from core.events import Event
 from core.queue import DELIVER_WEBHOOK, NOTIFY, enqueue
 from core.settings import Settings
@@ -39,16 +39,17 @@ class OutboxRelay:
     """Moves committed events from ``event_outbox`` to Kafka, at least once."""
 
     def __init__(
-        self, settings: Settings, pool: ConnectionPool, broker: dramatiq.Broker,
+        self,
+        settings: Settings,
+        pool: Pool,
+        broker: dramatiq.Broker,
         producer: Producer,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.broker = broker
         self.producer = producer
-        self.webhook_events = {
-            e.strip() for e in settings.webhook_events.split(",") if e.strip()
-        }
+        self.webhook_events = {e.strip() for e in settings.webhook_events.split(",") if e.strip()}
 
     def publish_pending(self, limit: int = 500) -> int:
         """Publish up to ``limit`` events; returns how many were published."""
@@ -59,7 +60,9 @@ class OutboxRelay:
             futures = []
             for row in rows:
                 event = Event(
-                    type=row["event_type"], payload=row["payload"], id=event_id(row["id"]),
+                    type=row["event_type"],
+                    payload=row["payload"],
+                    id=event_id(row["id"]),
                     occurred_at=row["created_at"].isoformat(),
                 )
                 key = row["key"].encode() if row["key"] else None
@@ -70,11 +73,14 @@ class OutboxRelay:
             for row in rows:
                 if row["webhook_url"] and row["event_type"] in self.webhook_events:
                     body = Event(
-                        type=row["event_type"], payload=row["payload"], id=event_id(row["id"]),
+                        type=row["event_type"],
+                        payload=row["payload"],
+                        id=event_id(row["id"]),
                         occurred_at=row["created_at"].isoformat(),
                     ).to_json()
-                    enqueue(self.broker, NOTIFY, DELIVER_WEBHOOK, str(row["job_id"]),
-                            json.loads(body))
+                    enqueue(
+                        self.broker, NOTIFY, DELIVER_WEBHOOK, str(row["job_id"]), json.loads(body)
+                    )
             conn.execute(
                 "UPDATE event_outbox SET published_at = now() WHERE id = ANY(%s)",
                 ([row["id"] for row in rows],),

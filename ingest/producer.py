@@ -91,8 +91,10 @@ class Producer:
     def send_sync(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
         """Blocking variant for workers and scripts."""
         try:
-            return self._get().send(topic, value=value, key=key).get(
-                timeout=self._settings.produce_timeout_s
+            return (
+                self._get()
+                .send(topic, value=value, key=key)
+                .get(timeout=self._settings.produce_timeout_s)
             )
         except KafkaError as exc:
             raise ProduceError(str(exc)) from exc

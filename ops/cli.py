@@ -104,11 +104,12 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
         elif not dead:
             print("dead-letter queues are empty")
         for d in dead if not args.json else []:
-            print(f"{d.queue:<12} {d.message_id}  {d.actor}{tuple(d.args)}  retries={d.retries}"
-                  f"  {d.error}")
+            print(
+                f"{d.queue:<12} {d.message_id}  {d.actor}{tuple(d.args)}  retries={d.retries}"
+                f"  {d.error}"
+            )
         return 0
-    targets = [d for d in deadletters.list_dead(client)
-               if args.all or d.message_id in args.ids]
+    targets = [d for d in deadletters.list_dead(client) if args.all or d.message_id in args.ids]
     broker = create_broker(settings)
     for d in targets:
         if args.action == "replay":
@@ -155,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.set_defaults(handler=_bridge)
 
     worker = sub.add_parser("worker", help="run a Dramatiq worker pool")
-    worker.add_argument("--pool", default="all", help="parse|score|shortlist|notify|maintenance|all")
+    worker.add_argument(
+        "--pool", default="all", help="parse|score|shortlist|notify|maintenance|all"
+    )
     worker.add_argument("--processes", type=int)
     worker.add_argument("--threads", type=int)
     worker.set_defaults(handler=_worker)

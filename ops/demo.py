@@ -98,9 +98,13 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
     samples = generate_samples(count)
     kinds: dict[str, int] = {}
     for sample in samples:
-        kinds[sample.media_type.rsplit("/", 1)[-1]] = kinds.get(sample.media_type.rsplit("/", 1)[-1], 0) + 1
-    print(f"generated {count} résumés in {time.perf_counter() - started:.1f}s: "
-          + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())))
+        kinds[sample.media_type.rsplit("/", 1)[-1]] = (
+            kinds.get(sample.media_type.rsplit("/", 1)[-1], 0) + 1
+        )
+    print(
+        f"generated {count} résumés in {time.perf_counter() - started:.1f}s: "
+        + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+    )
 
     port = free_port()
     env = {
@@ -113,8 +117,12 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
     children = [
         Child("api", pvara_command("api", "--port", str(port)), env, log_dir),
         Child("bridge", pvara_command("bridge"), env, log_dir),
-        Child("workers", pvara_command("worker", "--pool", "all", "--processes", "2",
-                                       "--threads", "4"), env, log_dir),
+        Child(
+            "workers",
+            pvara_command("worker", "--pool", "all", "--processes", "2", "--threads", "4"),
+            env,
+            log_dir,
+        ),
     ]
     with running(children):
         base = f"http://127.0.0.1:{port}"
@@ -125,16 +133,20 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         t0 = time.time()
         submitted = asyncio.run(_submit_all(base, job_id, samples, concurrency))
         submit_s = time.time() - t0
-        print(f"submitted {count} in {submit_s:.1f}s ({count / submit_s:.0f}/s): "
-              f"{len(submitted.accepted)} accepted (202), {len(submitted.refused)} refused")
+        print(
+            f"submitted {count} in {submit_s:.1f}s ({count / submit_s:.0f}/s): "
+            f"{len(submitted.accepted)} accepted (202), {len(submitted.refused)} refused"
+        )
         ok = _wait_final(settings, job_id, len(submitted.accepted), timeout_s=900)
         elapsed = time.time() - t0
         _wait_shortlist_settled(settings, job_id)
         stats = _summary(settings, job_id, submitted, elapsed)
     sink.close()
-    print(f"\nwebhooks delivered and verified: {sink.verified} "
-          f"({', '.join(f'{k}: {v}' for k, v in sorted(sink.events.items()))}); "
-          f"bad signatures: {sink.rejected}")
+    print(
+        f"\nwebhooks delivered and verified: {sink.verified} "
+        f"({', '.join(f'{k}: {v}' for k, v in sorted(sink.events.items()))}); "
+        f"bad signatures: {sink.rejected}"
+    )
     lost = stats["lost"]
     if not ok or lost:
         print(f"\nFAILED: {lost} application(s) lost or unfinished", file=sys.stderr)
@@ -153,9 +165,17 @@ def _create_job(settings: Settings, webhook_url: str, secret: str) -> tuple[uuid
         conn.execute(
             "INSERT INTO jobs (id, organization_id, title, department, description, location,"
             " tier, webhook_url, webhook_secret) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (job_id, org_id, "Backend Engineer (Python)", "Engineering",
-             "Build and run Python services on PostgreSQL; containers and Kubernetes a plus.",
-             "Remote", "standard", webhook_url, secret),
+            (
+                job_id,
+                org_id,
+                "Backend Engineer (Python)",
+                "Engineering",
+                "Build and run Python services on PostgreSQL; containers and Kubernetes a plus.",
+                "Remote",
+                "standard",
+                webhook_url,
+                secret,
+            ),
         )
         conn.execute(
             "INSERT INTO screening_criteria (organization_id, job_id, version, criteria,"
@@ -175,14 +195,19 @@ async def _submit_all(
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
         async def one(sample: SampleResume) -> None:
-            fields = {"candidate_cnic": sample.cnic, "candidate_name": sample.name,
-                      "candidate_email": sample.email, "phone": sample.phone}
+            fields = {
+                "candidate_cnic": sample.cnic,
+                "candidate_name": sample.name,
+                "candidate_email": sample.email,
+                "phone": sample.phone,
+            }
             async with gate:
                 if sample.media_type == "text/plain":
                     response = await client.post(url, json={**fields, "resume_text": sample.text})
                 else:
                     response = await client.post(
-                        url, data=fields,
+                        url,
+                        data=fields,
                         files={"resume": (sample.filename, sample.data, sample.media_type)},
                     )
             if response.status_code in (200, 202):
@@ -244,10 +269,13 @@ def _summary(
     with psycopg.connect(settings.effective_database_url, row_factory=dict_row) as conn:
         counts = _counts(settings, job_id)
         latencies = [
-            r["ms"] for r in conn.execute(
+            r["ms"]
+            for r in conn.execute(
                 "SELECT extract(epoch FROM ai_screened_at - submitted_at) * 1000 AS ms"
                 " FROM applications WHERE job_id = %s AND ai_screened_at IS NOT NULL"
-                " ORDER BY 1", (job_id,))
+                " ORDER BY 1",
+                (job_id,),
+            )
         ]
         shortlist = conn.execute(
             "SELECT s.rank, s.ai_score, a.candidate_name, a.ai_recommendation,"
@@ -255,13 +283,19 @@ def _summary(
             "  FROM shortlist s JOIN applications a ON a.id = s.application_id"
             " WHERE s.job_id = %s"
             "   AND s.version = (SELECT max(version) FROM shortlist_versions WHERE job_id = %s)"
-            " ORDER BY s.rank LIMIT 10", (job_id, job_id)).fetchall()
+            " ORDER BY s.rank LIMIT 10",
+            (job_id, job_id),
+        ).fetchall()
         ids = [uuid.UUID(a) for a in submitted.accepted]
-        in_db, in_final = conn.execute(
-            "SELECT count(*) AS n, count(*) FILTER (WHERE status = ANY(%s)) AS final"
-            "  FROM applications WHERE job_id = %s AND id = ANY(%s)",
-            (list(_FINAL), job_id, ids),
-        ).fetchone().values()
+        in_db, in_final = (
+            conn.execute(
+                "SELECT count(*) AS n, count(*) FILTER (WHERE status = ANY(%s)) AS final"
+                "  FROM applications WHERE job_id = %s AND id = ANY(%s)",
+                (list(_FINAL), job_id, ids),
+            )
+            .fetchone()
+            .values()
+        )
     scored = sum(counts.get(s, 0) for s in ("screened", "shortlisted"))
     failed = counts.get("parse_failed", 0)
     accepted = len(submitted.accepted)
@@ -272,20 +306,26 @@ def _summary(
     print(f"  parsed      {accepted - failed}")
     print(f"  scored      {scored}")
     print(f"  failed      {failed} (parse_failed)")
-    print(f"  throughput  {accepted / elapsed_s:.1f} applications/s end to end "
-          f"({elapsed_s:.1f}s for {accepted})")
+    print(
+        f"  throughput  {accepted / elapsed_s:.1f} applications/s end to end "
+        f"({elapsed_s:.1f}s for {accepted})"
+    )
     if latencies:
-        print(f"  submit→scored latency  p50 {_pct(latencies, 50):.0f} ms   "
-              f"p95 {_pct(latencies, 95):.0f} ms   p99 {_pct(latencies, 99):.0f} ms")
+        print(
+            f"  submit→scored latency  p50 {_pct(latencies, 50):.0f} ms   "
+            f"p95 {_pct(latencies, 95):.0f} ms   p99 {_pct(latencies, 99):.0f} ms"
+        )
     if shortlist:
         print(f"\n== Shortlist (top 10, version {shortlist[0]['version']}) ==")
         print(f"  {'rank':>4}  {'score':>5}  {'candidate':<26} {'recommend':<9}  matched / missing")
         for row in shortlist:
             matched = ", ".join(row["ai_skills_matched"] or [])
             missing = ", ".join(row["ai_skills_missing"] or []) or "-"
-            print(f"  {row['rank']:>4}  {float(row['ai_score']):>5.1f}  "
-                  f"{row['candidate_name'][:26]:<26} {row['ai_recommendation']:<9}  "
-                  f"{matched} / {missing}")
+            print(
+                f"  {row['rank']:>4}  {float(row['ai_score']):>5.1f}  "
+                f"{row['candidate_name'][:26]:<26} {row['ai_recommendation']:<9}  "
+                f"{matched} / {missing}"
+            )
     return {"lost": accepted - in_final}
 
 

@@ -35,8 +35,12 @@ class Child:
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            argv,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     def alive(self) -> bool:

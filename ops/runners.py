@@ -39,7 +39,9 @@ def run_bridge(settings: Settings) -> None:
         pool.close()
 
 
-def worker_argv(settings: Settings, pool: str, processes: int | None, threads: int | None) -> list[str]:
+def worker_argv(
+    settings: Settings, pool: str, processes: int | None, threads: int | None
+) -> list[str]:
     """The ``dramatiq`` command line for one pool (or all)."""
     queues = list(POOLS) if pool == "all" else [pool]
     unknown = set(queues) - set(POOLS)
@@ -47,10 +49,14 @@ def worker_argv(settings: Settings, pool: str, processes: int | None, threads: i
         raise SystemExit(f"unknown pool {', '.join(sorted(unknown))}; pools: {', '.join(POOLS)}")
     dramatiq_bin = shutil.which("dramatiq", path=os.path.dirname(sys.executable)) or "dramatiq"
     return [
-        dramatiq_bin, "tasks.workers",
-        "--processes", str(processes or settings.worker_processes),
-        "--threads", str(threads or settings.worker_threads),
-        "--queues", *queues,
+        dramatiq_bin,
+        "tasks.workers",
+        "--processes",
+        str(processes or settings.worker_processes),
+        "--threads",
+        str(threads or settings.worker_threads),
+        "--queues",
+        *queues,
     ]
 
 
@@ -58,5 +64,5 @@ def exec_worker(settings: Settings, pool: str, processes: int | None, threads: i
     """Replace this process with a Dramatiq worker for ``pool``."""
     create_broker(settings)  # fail fast on a bad Redis URL before exec
     argv = worker_argv(settings, pool, processes, threads)
-    os.execv(argv[0], argv)
+    os.execv(argv[0], argv)  # noqa: S606  (the worker replaces this process)
     return 0  # not reached

@@ -21,57 +21,86 @@ _TARGETS = (
     r"(?:instructions?|prompts?|directions?|rules|guidelines|messages?|context|criteria"
     r"|requirements|commands?)"
 )
-_PATTERNS = [
+# (first characters a match can start with, pattern): the first-character check lets the
+# scan skip a pattern at once instead of trying it at every word.
+_PATTERNS: list[tuple[str, str]] = [
     # "ignore all previous instructions", "disregard the above", "forget your rules"
-    rf"\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|the|your|these|those|my|of)"
-    rf"\s+)*(?:(?:previous|prior|above|earlier|preceding|former|other|existing|system|original"
-    rf"|screening|job)\s+)*{_TARGETS}\b",
-    r"\b(?:ignore|disregard)\s+(?:everything|all)\s+(?:above|before|previously)\b",
+    (
+        "idfob",
+        rf"\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|the|your|these|those|my|of)"
+        rf"\s+)*(?:(?:previous|prior|above|earlier|preceding|former|other|existing|system|original"
+        rf"|screening|job)\s+)*{_TARGETS}\b",
+    ),
+    ("id", r"\b(?:ignore|disregard)\s+(?:everything|all)\s+(?:above|before|previously)\b"),
     # role hijacking
-    r"\byou\s+are\s+(?:now|no\s+longer)\b",
-    r"\bfrom\s+now\s+on\s*,?\s+(?:you|the\s+(?:ai|model|assistant))\b",
-    r"\bact\s+as\s+(?:an?\s+)?(?:ai|llm|assistant|system|different\s+model)\b",
-    r"\bpretend\s+(?:to\s+be|you\s+are)\b",
-    r"\b(?:new|updated|real|actual|hidden)\s+(?:system\s+)?instructions?\s*:",
-    r"\b(?:reveal|print|show|repeat|ignore|override|new|updated)\s+(?:the\s+|your\s+)?system\s+"
-    r"(?:prompt|message)\b",
-    r"\bsystem\s+(?:prompt|message)\s*:",
+    ("y", r"\byou\s+are\s+(?:now|no\s+longer)\b"),
+    ("f", r"\bfrom\s+now\s+on\s*,?\s+(?:you|the\s+(?:ai|model|assistant))\b"),
+    ("a", r"\bact\s+as\s+(?:an?\s+)?(?:ai|llm|assistant|system|different\s+model)\b"),
+    ("p", r"\bpretend\s+(?:to\s+be|you\s+are)\b"),
+    ("nurah", r"\b(?:new|updated|real|actual|hidden)\s+(?:system\s+)?instructions?\s*:"),
+    (
+        "rpsionu",
+        r"\b(?:reveal|print|show|repeat|ignore|override|new|updated)\s+(?:the\s+|your\s+)?system\s+"
+        r"(?:prompt|message)\b",
+    ),
+    ("s", r"\bsystem\s+(?:prompt|message)\s*:"),
     # chat-template and role markers pretending to be a conversation turn
-    r"(?<![^\s#>])(?-i:SYSTEM|ASSISTANT)\s*(?:MESSAGE)?\s*:",
-    r"(?<![^\s#>])(?:system|assistant)\s*:.*\b(?:you|ignore|instructions?|score|rate"
-    r"|candidate|applicant)\b",
-    r"\[\s*/?\s*(?:system|inst|sys)\s*\]",
-    r"<\s*/?\s*\|?\s*(?:system|im_start|im_end|endoftext|assistant)\s*\|?\s*>",
-    r"<<\s*/?\s*sys\s*>>",
-    r"#{2,}\s*(?:system|instructions?)\b",
+    ("sa", r"(?<![^\s#>])(?-i:SYSTEM|ASSISTANT)\s*(?:MESSAGE)?\s*:"),
+    (
+        "sa",
+        r"(?<![^\s#>])(?:system|assistant)\s*:.*\b(?:you|ignore|instructions?|score|rate"
+        r"|candidate|applicant)\b",
+    ),
+    ("[", r"\[\s*/?\s*(?:system|inst|sys)\s*\]"),
+    ("<", r"<\s*/?\s*\|?\s*(?:system|im_start|im_end|endoftext|assistant)\s*\|?\s*>"),
+    ("<", r"<<\s*/?\s*sys\s*>>"),
+    ("#", r"#{2,}\s*(?:system|instructions?)\b"),
     # score manipulation
-    r"\b(?:score|rate|rank|grade|mark|evaluate)\s+(?:(?:this|the|my|me|him|her|our)\s+)?"
-    r"(?:(?:candidate|applicant|resume|résumé|cv|profile|application)\s+)?(?:(?:as|at|with|a)\s+)*"
-    r"(?:score\s+of\s+)?(?:100|one\s+hundred)\b",
-    r"\b(?:give|assign|award)\s+(?:(?:this|the)\s+)?(?:candidate|applicant|me|him|her|them)\s+"
-    r"(?:an?\s+)?(?:score\s+of\s+)?(?:100|perfect|maximum|max|top|highest|full)\b",
-    r"\b(?:perfect|maximum|highest)\s+(?:possible\s+)?score\b",
-    r"\b100\s*(?:/|out\s+of)\s*100\b",
-    r"[\"']?\bscore[\"']?\s*[:=]\s*100\b",
-    r"[\"']?\brecommendation[\"']?\s*[:=]\s*[\"']?advance\b",
-    r"\b(?:you\s+must|you\s+should|please|always)\s+(?:recommend|advance|shortlist|hire|select"
-    r"|approve|pass)\s+(?:this|the)\s+(?:candidate|applicant|resume|résumé|cv)\b",
+    (
+        "srgme",
+        r"\b(?:score|rate|rank|grade|mark|evaluate)\s+(?:(?:this|the|my|me|him|her|our)\s+)?"
+        r"(?:(?:candidate|applicant|resume|résumé|cv|profile|application)\s+)?(?:(?:as|at|with|a)\s+)*"
+        r"(?:score\s+of\s+)?(?:100|one\s+hundred)\b",
+    ),
+    (
+        "ga",
+        r"\b(?:give|assign|award)\s+(?:(?:this|the)\s+)?(?:candidate|applicant|me|him|her|them)\s+"
+        r"(?:an?\s+)?(?:score\s+of\s+)?(?:100|perfect|maximum|max|top|highest|full)\b",
+    ),
+    ("pmh", r"\b(?:perfect|maximum|highest)\s+(?:possible\s+)?score\b"),
+    ("1", r"\b100\s*(?:/|out\s+of)\s*100\b"),
+    ("\"'s", r"[\"']?\bscore[\"']?\s*[:=]\s*100\b"),
+    ("\"'r", r"[\"']?\brecommendation[\"']?\s*[:=]\s*[\"']?advance\b"),
+    (
+        "ypa",
+        r"\b(?:you\s+must|you\s+should|please|always)\s+(?:recommend|advance|shortlist|hire|select"
+        r"|approve|pass)\s+(?:this|the)\s+(?:candidate|applicant|resume|résumé|cv)\b",
+    ),
     # addressing the model
-    r"\bas\s+an?\s+(?:ai|llm|(?:large\s+)?language\s+model)(?:\s+(?:language\s+model|model"
-    r"|assistant|screener|recruiter))?\s*[,:]",
-    r"\bas\s+an?\s+(?:ai\s+)?(?:large\s+)?language\s+model\b",
-    r"\bas\s+an?\s+ai\s+(?:assistant|screener|recruiter|model)\b",
-    r"\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+|any\s+)?(?:ai|llm|model|screener"
-    r"|gpt|chatgpt|claude|assistant|bot|automated\s+(?:screener|system))\b",
-    r"\b(?:hey|hi|hello|dear|attention)\s*,?\s+(?:chatgpt|gpt(?:-?\d\w*)?|claude|gemini|llama"
-    r"|ai|llm|assistant|screener|bot)\b",
-    r"\b(?:jailbreak|developer\s+mode|dan\s+mode)\b",
-    r"\bdo\s+not\s+(?:mention|reveal|flag|report|disclose)\s+(?:this|these|that)\b",
+    (
+        "a",
+        r"\bas\s+an?\s+(?:ai|llm|(?:large\s+)?language\s+model)(?:\s+(?:language\s+model|model"
+        r"|assistant|screener|recruiter))?\s*[,:]",
+    ),
+    ("a", r"\bas\s+an?\s+(?:ai\s+)?(?:large\s+)?language\s+model\b"),
+    ("a", r"\bas\s+an?\s+ai\s+(?:assistant|screener|recruiter|model)\b"),
+    (
+        "nmi",
+        r"\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+|any\s+)?(?:ai|llm|model|screener"
+        r"|gpt|chatgpt|claude|assistant|bot|automated\s+(?:screener|system))\b",
+    ),
+    (
+        "hda",
+        r"\b(?:hey|hi|hello|dear|attention)\s*,?\s+(?:chatgpt|gpt(?:-?\d\w*)?|claude|gemini|llama"
+        r"|ai|llm|assistant|screener|bot)\b",
+    ),
+    ("jd", r"\b(?:jailbreak|developer\s+mode|dan\s+mode)\b"),
+    ("d", r"\bdo\s+not\s+(?:mention|reveal|flag|report|disclose)\s+(?:this|these|that)\b"),
 ]
-# Every pattern starts at a word start or at one of a few punctuation marks; checking that
-# first lets the scan skip most positions (about 8x faster on a one-page résumé).
 _INJECTION_RE = re.compile(
-    r"(?:(?<![a-z0-9])(?=[a-z1\"'])|(?=[\[<#]))(?:" + "|".join(f"(?:{p})" for p in _PATTERNS) + ")",
+    r"(?:(?<![a-z0-9])(?=[a-z1\"'])|(?=[\[<#]))(?:"
+    + "|".join(f"(?=[{re.escape(first)}])(?:{pattern})" for first, pattern in _PATTERNS)
+    + ")",
     re.IGNORECASE,
 )
 

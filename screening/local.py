@@ -39,6 +39,7 @@ before scoring, so they can neither add nor remove points, and the result is fla
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ _RANGE_RE = re.compile(
     rf"|\b(?:since|from)\s+(?P<since>{_DATE})(?!\s*(?:-|–|—|to|until)\s*\w)",
     re.IGNORECASE,
 )
+_YEAR_HINT_RE = re.compile(_YEAR)
 _DATE_PARTS_RE = re.compile(rf"(?P<month>{_MONTH}|\d{{1,2}})?[\s,'/.]*(?P<year>{_YEAR})", re.I)
 
 _YEARS_CLAIM_RE = re.compile(
@@ -109,17 +111,19 @@ _TOTAL_CLAIM_RE = re.compile(
 )
 
 _EDUCATION_RE = re.compile(
-    r"(?P<d5>\b(?:ph\.?\s?d\b\.?|d\.?\s?phil\b|doctor\s+of\s+\w+|doctorate|doctoral\s+degree))"
-    r"|(?P<d1>\b(?:high[\s-]school(?:\s+diploma)?|secondary\s+school|ged\b|general\s+education"
+    # Every alternative starts a word; checking that first skips most positions quickly.
+    r"(?<![a-z0-9])(?=[a-z])(?:"
+    r"(?=[pd])(?P<d5>\b(?:ph\.?\s?d\b\.?|d\.?\s?phil\b|doctor\s+of\s+\w+|doctorate|doctoral\s+degree))"
+    r"|(?=[hsgamf])(?P<d1>\b(?:high[\s-]school(?:\s+diploma)?|secondary\s+school|ged\b|general\s+education"
     r"\s+(?:degree|diploma)|a[\s-]levels?\b|matric(?:ulation)?\b|hssc\b|f\.?\s?sc\b))"
-    r"|(?P<d4>\b(?:master(?:'s|’s|s)?\s+(?:degree|of|in)\b|master(?:'s|’s)|masters\b"
+    r"|(?=[ml])(?P<d4>\b(?:master(?:'s|’s|s)?\s+(?:degree|of|in)\b|master(?:'s|’s)|masters\b"
     r"|m\.?\s?sc\b\.?|m\.s\.|m\.a\.|m\.?\s?tech\b|m\.?\s?eng\b|m\.e\.|m\.?b\.?a\b\.?|mca\b"
     r"|m\.?\s?phil\b|llm\b|(?-i:MS|MA|ME)(?=\s*(?:in|of)\s|\s*[,(/]|\s+degree)))"
-    r"|(?P<d3>\b(?:bachelor(?:'s|’s|s)?\b|b\.?\s?sc\b\.?|b\.s\.|b\.a\.|b\.?\s?tech\b|b\.?\s?eng\b"
+    r"|(?=[bul])(?P<d3>\b(?:bachelor(?:'s|’s|s)?\b|b\.?\s?sc\b\.?|b\.s\.|b\.a\.|b\.?\s?tech\b|b\.?\s?eng\b"
     r"|b\.e\.|bba\b|bca\b|b\.?\s?com\b|llb\b|undergraduate\s+degree|undergrad\b|baccalaureate"
     r"|(?-i:BS|BA|BE)(?=\s*(?:in|of)\s|\s*[,(/]|\s+degree|\s*$)))"
-    r"|(?P<d2>\b(?:associate(?:'s|’s)?\s+(?:degree|of\s+(?:arts|science|applied))|a\.a\.s?\."
-    r"|a\.s\.|diploma\b|hnd\b|higher\s+national\s+diploma))",
+    r"|(?=[adh])(?P<d2>\b(?:associate(?:'s|’s)?\s+(?:degree|of\s+(?:arts|science|applied))|a\.a\.s?\."
+    r"|a\.s\.|diploma\b|hnd\b|higher\s+national\s+diploma)))",
     re.IGNORECASE | re.MULTILINE,
 )
 _DEGREE_WORDS_RE = re.compile(
@@ -251,6 +255,8 @@ class _SkillFact:
 
 @dataclass(slots=True)
 class _Resume:
+    text: str
+    starts: list[int]  # offset of each line in text
     lines: list[str]
     skills: dict[str, _SkillFact]
     total_years: float | None
@@ -385,9 +391,7 @@ class LocalScreener:
 
     def _read_resume(self, text: str, profile: _JobProfile) -> _Resume:
         lines = text.split("\n")
-        starts = [0]
-        for line in lines[:-1]:
-            starts.append(starts[-1] + len(line) + 1)
+        starts = [0, *itertools.accumulate(len(line) + 1 for line in lines[:-1])]
         today = self._reference_date or date.today()
         now = today.year * 12 + today.month - 1
 
@@ -436,6 +440,8 @@ class LocalScreener:
                 education_line = bisect.bisect_right(starts, match.start()) - 1
 
         return _Resume(
+            text=text,
+            starts=starts,
             lines=lines,
             skills=skills,
             total_years=total,
@@ -478,7 +484,7 @@ def _score(
             parts["education"] = 0.5
         else:
             parts["education"] = 0.25 if resume.education == 0 else 0.0
-    location_line = _first_line(resume.lines, [p for _, p in profile.locations])
+    location_line = _first_line(resume, [p for _, p in profile.locations])
     if profile.locations:
         parts["location"] = 1.0 if location_line is not None else 0.0
 
@@ -594,7 +600,7 @@ def _disqualifications(profile: _JobProfile, resume: _Resume) -> list[tuple[str,
             if resume.total_years is not None and resume.total_years < rule.below_years:
                 hits.append((rule.text, None))
         elif rule.phrase is not None:
-            line = _first_line(resume.lines, [rule.phrase])
+            line = _first_line(resume, [rule.phrase])
             if line is not None:
                 hits.append((rule.text, line))
     return hits
@@ -684,9 +690,9 @@ def _education_reasons(
 
 
 def _add_evidence(evidence: list[Evidence], line: str, supports: str) -> None:
-    item = Evidence(line=_clip(line.strip(), 400), supports=_clip(supports, 200))
-    if item not in evidence:
-        evidence.append(item)
+    line, supports = _clip(line.strip(), 400), _clip(supports, 200)
+    if not any(e.line == line and e.supports == supports for e in evidence):
+        evidence.append(Evidence.model_construct(line=line, supports=supports))
 
 
 def _quote(line: str, limit: int = 140) -> str:
@@ -715,7 +721,7 @@ def _experience_blocks(
     current: tuple[int, int] | None = None
     for index, line in enumerate(lines):
         stripped = line.strip()
-        if len(stripped.split()) <= 4 and not _RANGE_RE.search(stripped):
+        if len(stripped.split()) <= 4 and not _YEAR_HINT_RE.search(stripped):
             if _HEADER_EDU_RE.match(stripped):
                 section, current = "education", None
                 continue
@@ -725,7 +731,10 @@ def _experience_blocks(
             if _HEADER_OTHER_RE.match(stripped):
                 section, current = "other", None
                 continue
-        ranges = [r for r in (_parse_range(m, now) for m in _RANGE_RE.finditer(line)) if r]
+        ranges = []
+        if _YEAR_HINT_RE.search(line):
+            found = (_parse_range(m, now) for m in _RANGE_RE.finditer(line))
+            ranges = [r for r in found if r]
         if ranges:
             if section == "education" or _DEGREE_WORDS_RE.search(line):
                 current = None
@@ -813,11 +822,10 @@ def _education_level(text: str, *, requirement: bool = False) -> int:
     return level
 
 
-def _first_line(lines: Sequence[str], patterns: Sequence[re.Pattern[str]]) -> int | None:
-    for index, line in enumerate(lines):
-        if any(p.search(line) for p in patterns):
-            return index
-    return None
+def _first_line(resume: _Resume, patterns: Sequence[re.Pattern[str]]) -> int | None:
+    """The index of the first line where any pattern matches."""
+    found = [m.start() for m in (p.search(resume.text) for p in patterns) if m]
+    return bisect.bisect_right(resume.starts, min(found)) - 1 if found else None
 
 
 def _phrase_pattern(phrase: str) -> re.Pattern[str]:

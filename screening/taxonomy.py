@@ -29,6 +29,7 @@ Mode = Literal["any", "exact", "list"]
 
 _SEPARATOR = "\x00"  # a space or hyphen inside an alias; matches runs of spaces/hyphens
 _SEP_RE = re.compile(r"[ \t\-_]+")
+_WRITTEN_CACHE_SIZE = 50_000
 _LEFT_BOUNDARY = r"(?<![\w@])"
 _RIGHT_BOUNDARY = r"(?!\w)"
 
@@ -125,6 +126,8 @@ class Taxonomy:
                     raise ValueError(f"{skill.name!r} implies unknown skill {implied!r}")
         self._pattern = _compile_trie(self._aliases)
         self._closure: dict[str, frozenset[str]] = {}
+        # Spellings seen in texts -> alias, to skip normalizing the common ones again.
+        self._by_written: dict[str, _Alias] = {}
 
     def _add_alias(self, written: str, skill: str, mode: Mode) -> None:
         key = normalize_alias(written)
@@ -198,12 +201,16 @@ class Taxonomy:
 
     def iter_mentions(self, text: str) -> Iterator[SkillMention]:
         """Like :meth:`find`, lazily."""
-        aliases = self._aliases
+        by_written = self._by_written
         for match in self._pattern.finditer(text):
             written = match.group()
-            alias = aliases.get(normalize_alias(written))
+            alias = by_written.get(written)
             if alias is None:
-                continue
+                alias = self._aliases.get(normalize_alias(written))
+                if alias is None:
+                    continue
+                if len(by_written) < _WRITTEN_CACHE_SIZE:
+                    by_written[written] = alias
             if alias.mode != "any":
                 if _SEP_RE.sub(" ", written) not in alias.written:
                     continue
@@ -237,7 +244,10 @@ def _compile_trie(aliases: dict[str, _Alias]) -> re.Pattern[str]:
             node = node.setdefault(char, {})
         node[""] = True
     body = _trie_regex(root)
-    return re.compile(_LEFT_BOUNDARY + body + _RIGHT_BOUNDARY, re.IGNORECASE)
+    # Checking the first character before entering the trie skips most positions cheaply.
+    first = "".join(sorted({key[0] for key in aliases}))
+    lookahead = f"(?=[{re.escape(first)}])"
+    return re.compile(_LEFT_BOUNDARY + lookahead + body + _RIGHT_BOUNDARY, re.IGNORECASE)
 
 
 def _trie_regex(node: dict[str, Any]) -> str:

@@ -45,15 +45,26 @@ def move(
         + (f", {sets}" if sets else "")
         + " WHERE id = %(id)s AND created_at = %(created_at)s AND status = %(expect)s"
     )
-    params = {**columns, "to": to_status, "reason": reason, "id": app["id"],
-              "created_at": app["created_at"], "expect": expect}
+    params = {
+        **columns,
+        "to": to_status,
+        "reason": reason,
+        "id": app["id"],
+        "created_at": app["created_at"],
+        "expect": expect,
+    }
     if conn.execute(sql, params).rowcount != 1:
         return False
     add_event(
         conn,
         APPLICATIONS_STATUS_CHANGED,
-        {"application_id": str(app["id"]), "job_id": str(app["job_id"]),
-         "from": expect, "to": to_status, "reason": reason},
+        {
+            "application_id": str(app["id"]),
+            "job_id": str(app["job_id"]),
+            "from": expect,
+            "to": to_status,
+            "reason": reason,
+        },
         key=str(app["job_id"]),
         job_id=app["job_id"],
     )

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
-from psycopg_pool import ConnectionPool
 
-from core.db import create_pool
+from core.db import Pool, create_pool
 from core.settings import Settings, get_settings
 from ingest.blobs import BlobStore, LocalBlobStore
 from ingest.producer import Producer
@@ -30,7 +29,7 @@ def settings() -> Settings:
     return get_settings()
 
 
-def db() -> ConnectionPool:
+def db() -> Pool:
     return _once(
         "db", lambda: create_pool(settings(), name="worker", max_size=settings().worker_threads + 2)
     )

@@ -6,6 +6,8 @@ import dramatiq
 
 from core.queue import create_broker
 from core.settings import get_settings
+from tasks.middleware import PoolStats
 
 broker = create_broker(get_settings())
+broker.add_middleware(PoolStats(get_settings()))
 dramatiq.set_broker(broker)

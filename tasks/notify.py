@@ -27,11 +27,11 @@ _DELIVERED_KEY = "pvara:webhook:delivered:{}"
 _DELIVERED_TTL_S = 30 * 24 * 3600
 
 
-class WebhookRefused(Exception):
+class WebhookRefusedError(Exception):
     """The URL is not one we will call (scheme, or an internal address)."""
 
 
-class WebhookFailed(Exception):
+class WebhookFailedError(Exception):
     """The receiver did not answer 2xx; the delivery will be retried."""
 
 
@@ -45,7 +45,7 @@ _settings = _resources.settings()
     min_backoff=_settings.notify_min_backoff_ms,
     max_backoff=_settings.notify_max_backoff_ms,
     time_limit=int(_settings.webhook_timeout_s * 1000) + 30_000,
-    throws=(WebhookRefused,),
+    throws=(WebhookRefusedError,),
 )
 def deliver_webhook(job_id: str, event: dict[str, Any]) -> None:
     """POST ``event`` to the job's webhook URL, signed; idempotent per event id."""
@@ -72,13 +72,16 @@ def deliver_webhook(job_id: str, event: dict[str, Any]) -> None:
     }
     try:
         response = httpx.post(
-            url, content=body, headers=headers, timeout=_settings.webhook_timeout_s,
+            url,
+            content=body,
+            headers=headers,
+            timeout=_settings.webhook_timeout_s,
             follow_redirects=False,
         )
     except httpx.HTTPError as exc:
-        raise WebhookFailed(f"{type(exc).__name__}: {exc}") from exc
+        raise WebhookFailedError(f"{type(exc).__name__}: {exc}") from exc
     if not 200 <= response.status_code < 300:
-        raise WebhookFailed(f"receiver answered {response.status_code}")
+        raise WebhookFailedError(f"receiver answered {response.status_code}")
     redis.set(delivered_key, "1", ex=_DELIVERED_TTL_S)
     log.info("webhook delivered", extra={"event": event.get("type"), "job_id": job_id})
 
@@ -91,15 +94,15 @@ def check_url(url: str, allowed_hosts: set[str]) -> None:
     """Refuse non-HTTP(S) URLs and hosts resolving to internal addresses."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused(f"not an http(s) URL: {url!r}")
+        raise WebhookRefusedError(f"not an http(s) URL: {url!r}")
     host = parts.hostname.lower()
     if host in allowed_hosts:
         return
     try:
         infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise WebhookFailed(f"cannot resolve {host}: {exc}") from exc
+        raise WebhookFailedError(f"cannot resolve {host}: {exc}") from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global:
-            raise WebhookRefused(f"{host} resolves to internal address {address}")
+            raise WebhookRefusedError(f"{host} resolves to internal address {address}")

@@ -73,7 +73,10 @@ def _parse(application_id: str) -> None:
         flags.append("possible_prompt_injection")
     with _resources.db().connection() as conn, conn.transaction():
         moved = _applications.move(
-            conn, app, S.SCREENING, expect=S.RECEIVED,
+            conn,
+            app,
+            S.SCREENING,
+            expect=S.RECEIVED,
             resume_text=extracted.text,
             resume_flags=Jsonb(flags),
             needs_review=bool(flags),

@@ -70,10 +70,14 @@ def _score(application_id: str) -> None:
     version = criteria_row["version"] if criteria_row else None
     outcome = screen(
         ScreeningRequest(
-            application_id=app["id"], organization_id=app["organization_id"],
-            job_id=app["job_id"], job_title=app["job_title"],
-            job_description=app["job_description"], tier=app["job_tier"],
-            criteria=criteria, criteria_version=version,
+            application_id=app["id"],
+            organization_id=app["organization_id"],
+            job_id=app["job_id"],
+            job_title=app["job_title"],
+            job_description=app["job_description"],
+            tier=app["job_tier"],
+            criteria=criteria,
+            criteria_version=version,
             resume_text=app["resume_text"] or "",
         )
     )
@@ -81,14 +85,19 @@ def _score(application_id: str) -> None:
     flags = list(dict.fromkeys([*app["resume_flags"], *result.flags]))
     with _resources.db().connection() as conn, conn.transaction():
         moved = _applications.move(
-            conn, app, S.SCREENED, expect=S.SCREENING,
+            conn,
+            app,
+            S.SCREENED,
+            expect=S.SCREENING,
             ai_score=round(result.score, 2),
-            ai_reasoning=Jsonb({
-                "reasoning": result.reasoning,
-                "evidence": [e.model_dump() for e in result.evidence],
-                "routing_reason": outcome.routing_reason,
-                "provider": outcome.provider,
-            }),
+            ai_reasoning=Jsonb(
+                {
+                    "reasoning": result.reasoning,
+                    "evidence": [e.model_dump() for e in result.evidence],
+                    "routing_reason": outcome.routing_reason,
+                    "provider": outcome.provider,
+                }
+            ),
             ai_recommendation=result.recommendation,
             ai_confidence=round(result.confidence, 3),
             ai_screened_at=_now(conn),
@@ -104,11 +113,18 @@ def _score(application_id: str) -> None:
         for call in outcome.calls:
             conn.execute(_LOG_SQL, _log_params(app, call, version))
         add_event(
-            conn, APPLICATIONS_SCREENED,
-            {"application_id": str(app["id"]), "job_id": str(app["job_id"]),
-             "score": result.score, "recommendation": result.recommendation,
-             "model": f"{outcome.provider}:{outcome.model}", "criteria_version": version},
-            key=str(app["job_id"]), job_id=app["job_id"],
+            conn,
+            APPLICATIONS_SCREENED,
+            {
+                "application_id": str(app["id"]),
+                "job_id": str(app["job_id"]),
+                "score": result.score,
+                "recommendation": result.recommendation,
+                "model": f"{outcome.provider}:{outcome.model}",
+                "criteria_version": version,
+            },
+            key=str(app["job_id"]),
+            job_id=app["job_id"],
         )
     request_rebuild(app["job_id"])
 
@@ -119,11 +135,20 @@ def _now(conn: Any) -> Any:
 
 def _log_params(app: dict[str, Any], call: Any, version: int | None) -> dict[str, Any]:
     return {
-        "organization_id": app["organization_id"], "application_id": app["id"],
-        "job_id": app["job_id"], "provider": call.provider, "model": call.model,
-        "tier": app["job_tier"], "routing_reason": call.routing_reason,
-        "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
-        "cached_tokens": call.cached_tokens, "cost_usd": call.cost_usd,
-        "latency_ms": call.latency_ms, "outcome": call.outcome, "score": call.score,
-        "criteria_version": version, "price_table_version": call.price_table_version,
+        "organization_id": app["organization_id"],
+        "application_id": app["id"],
+        "job_id": app["job_id"],
+        "provider": call.provider,
+        "model": call.model,
+        "tier": app["job_tier"],
+        "routing_reason": call.routing_reason,
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens,
+        "cached_tokens": call.cached_tokens,
+        "cost_usd": call.cost_usd,
+        "latency_ms": call.latency_ms,
+        "outcome": call.outcome,
+        "score": call.score,
+        "criteria_version": version,
+        "price_table_version": call.price_table_version,
     }

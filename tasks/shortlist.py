@@ -53,8 +53,12 @@ def request_rebuild(job_id: uuid.UUID | str, *, delay_ms: int | None = None) -> 
 
 
 @dramatiq.actor(
-    actor_name=REBUILD_SHORTLIST, queue_name=SHORTLIST, max_retries=10,
-    min_backoff=1_000, max_backoff=60_000, time_limit=120_000,
+    actor_name=REBUILD_SHORTLIST,
+    queue_name=SHORTLIST,
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=60_000,
+    time_limit=120_000,
 )
 def rebuild_shortlist(job_id: str, reason: str = "scores") -> int | None:
     """Rebuild one job's shortlist; returns the new version (None when nothing changed)."""
@@ -88,10 +92,11 @@ def build(job_id: str, reason: str) -> int | None:
         ]
         if entries == current and current:
             return None
-        version = conn.execute(
+        next_version = conn.execute(
             "SELECT coalesce(max(version), 0) + 1 AS v FROM shortlist_versions WHERE job_id = %s",
             (job_id,),
-        ).fetchone()["v"]
+        ).fetchone()
+        version = next_version["v"] if next_version else 1
         conn.execute(
             "INSERT INTO shortlist_versions (job_id, version, organization_id, criteria_version,"
             " entries, reason) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -101,20 +106,31 @@ def build(job_id: str, reason: str) -> int | None:
             cur.executemany(
                 "INSERT INTO shortlist (organization_id, job_id, version, application_id, rank,"
                 " ai_score) VALUES (%s, %s, %s, %s, %s, %s)",
-                [(job["organization_id"], job_id, version, app_id, rank, score)
-                 for app_id, rank, score in entries],
+                [
+                    (job["organization_id"], job_id, version, app_id, rank, score)
+                    for app_id, rank, score in entries
+                ],
             )
         _apply_membership(conn, job_id, entries)
         add_event(
-            conn, SHORTLIST_UPDATED,
-            {"job_id": str(job_id), "version": version, "reason": reason,
-             "criteria_version": criteria_version,
-             "entries": [{"application_id": str(a), "rank": r, "score": float(s)}
-                         for a, r, s in entries]},
-            key=str(job_id), job_id=job_id,
+            conn,
+            SHORTLIST_UPDATED,
+            {
+                "job_id": str(job_id),
+                "version": version,
+                "reason": reason,
+                "criteria_version": criteria_version,
+                "entries": [
+                    {"application_id": str(a), "rank": r, "score": float(s)} for a, r, s in entries
+                ],
+            },
+            key=str(job_id),
+            job_id=job_id,
         )
-    log.info("shortlist rebuilt", extra={"job_id": str(job_id), "version": version,
-                                         "entries": len(entries)})
+    log.info(
+        "shortlist rebuilt",
+        extra={"job_id": str(job_id), "version": version, "entries": len(entries)},
+    )
     return int(version)
 
 
@@ -143,14 +159,32 @@ def _apply_membership(conn: Any, job_id: str, entries: list[tuple[Any, int, Any]
         (ids, [rank for _, rank, _ in entries], job_id, job_id),
     ).fetchall()
     for row in dropped:
-        add_event(conn, APPLICATIONS_STATUS_CHANGED,
-                  {"application_id": str(row["id"]), "job_id": str(job_id),
-                   "from": S.SHORTLISTED, "to": row["status"], "reason": "left shortlist"},
-                  key=str(job_id), job_id=job_id)
+        add_event(
+            conn,
+            APPLICATIONS_STATUS_CHANGED,
+            {
+                "application_id": str(row["id"]),
+                "job_id": str(job_id),
+                "from": S.SHORTLISTED,
+                "to": row["status"],
+                "reason": "left shortlist",
+            },
+            key=str(job_id),
+            job_id=job_id,
+        )
     for row in joined:
         if row["before"] != S.SCREENED:
             continue
-        add_event(conn, APPLICATIONS_STATUS_CHANGED,
-                  {"application_id": str(row["id"]), "job_id": str(job_id),
-                   "from": S.SCREENED, "to": S.SHORTLISTED, "reason": "shortlist"},
-                  key=str(job_id), job_id=job_id)
+        add_event(
+            conn,
+            APPLICATIONS_STATUS_CHANGED,
+            {
+                "application_id": str(row["id"]),
+                "job_id": str(job_id),
+                "from": S.SCREENED,
+                "to": S.SHORTLISTED,
+                "reason": "shortlist",
+            },
+            key=str(job_id),
+            job_id=job_id,
+        )

@@ -22,8 +22,8 @@ from psycopg_pool import ConnectionPool
 # Test-only settings, fixed before anything reads the settings: webhooks to our local receivers.
 os.environ.setdefault("PVARA_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
 
-from core.db import create_pool  # noqa: E402
-from core.settings import Settings, get_settings  # noqa: E402
+from core.db import create_pool
+from core.settings import Settings, get_settings
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,8 @@ def new_group_at_end(settings: Settings, topic: str = APPLICATIONS_SUBMITTED) ->
     """A consumer group whose committed offsets are the topic's current end."""
     group = f"test-{uuid.uuid4().hex[:10]}"
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.effective_kafka_bootstrap, group_id=group,
+        bootstrap_servers=settings.effective_kafka_bootstrap,
+        group_id=group,
         enable_auto_commit=False,
     )
     try:

@@ -54,7 +54,8 @@ class ApplicationsController(Controller):
                 raise ProblemError(422, "validation_failed", "`resume` must be a file.")
         else:
             raise ProblemError(
-                415, "unsupported_media_type",
+                415,
+                "unsupported_media_type",
                 "Send application/json or multipart/form-data.",
             )
         data = service.parse_fields(fields)

@@ -49,7 +49,9 @@ def parse_fields(fields: dict[str, Any]) -> ApplicationIn:
             for err in exc.errors(include_url=False, include_input=False)
         ]
         raise ProblemError(
-            422, "validation_failed", "Some fields are missing or invalid.",
+            422,
+            "validation_failed",
+            "Some fields are missing or invalid.",
             extra={"errors": errors},
         ) from exc
 
@@ -70,7 +72,9 @@ async def submit(
 
     app_id = application_id(
         state.settings.id_secret.get_secret_value().encode(),
-        job.organization_id, job.id, fields.candidate_cnic,
+        job.organization_id,
+        job.id,
+        fields.candidate_cnic,
     )
     existing = await current_status(state, app_id)
     if existing is not None:
@@ -82,8 +86,10 @@ async def submit(
         organization_id=job.organization_id,
         job_id=job.id,
         candidate=Candidate(
-            cnic=fields.candidate_cnic, name=fields.candidate_name,
-            email=fields.candidate_email, phone=fields.phone,
+            cnic=fields.candidate_cnic,
+            name=fields.candidate_name,
+            email=fields.candidate_email,
+            phone=fields.phone,
         ),
         resume=resume_ref,
         submitted_at=datetime.now(UTC),
@@ -95,7 +101,8 @@ async def submit(
         )
     except ProduceError as exc:
         raise ProblemError(
-            503, "queue_unavailable",
+            503,
+            "queue_unavailable",
             "The application could not be queued; nothing was accepted. Try again shortly.",
             headers={"Retry-After": "5"},
         ) from exc
@@ -110,17 +117,22 @@ async def _store_resume(
     if resume is None:
         if not fields.resume_text:
             raise ProblemError(
-                422, "resume_missing", "Send a résumé file or resume_text.",
+                422,
+                "resume_missing",
+                "Send a résumé file or resume_text.",
                 extra={"errors": [{"field": "resume", "message": "required"}]},
             )
         data = fields.resume_text.encode()
         return ResumeRef(
-            media_type="text/plain", inline_text=fields.resume_text,
-            sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+            media_type="text/plain",
+            inline_text=fields.resume_text,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
         )
     if len(resume.data) > state.settings.max_upload_bytes:
         raise ProblemError(
-            413, "file_too_large",
+            413,
+            "file_too_large",
             f"The résumé is larger than {state.settings.max_upload_bytes} bytes.",
         )
     if not resume.data:
@@ -129,7 +141,8 @@ async def _store_resume(
         media_type = sniff_media_type(resume.data, resume.filename, resume.content_type)
     except ExtractionError as exc:
         raise ProblemError(
-            415, "unsupported_media_type",
+            415,
+            "unsupported_media_type",
             "The résumé must be a PDF, a DOCX or plain text.",
         ) from exc
     key = await asyncio.to_thread(state.blobs.put, resume.data, media_type)
@@ -172,18 +185,24 @@ async def read_status(state: ApiState, app_id: uuid.UUID) -> ApplicationStatusOu
         row: Any = await cur.fetchone()
     if row is not None:
         return ApplicationStatusOut(
-            application_id=row["id"], job_id=row["job_id"], status=row["status"],
-            status_reason=row["status_reason"], submitted_at=row["submitted_at"],
+            application_id=row["id"],
+            job_id=row["job_id"],
+            status=row["status"],
+            status_reason=row["status_reason"],
+            submitted_at=row["submitted_at"],
             updated_at=row["updated_at"],
             score=float(row["ai_score"]) if row["ai_score"] is not None else None,
-            recommendation=row["ai_recommendation"], shortlist_rank=row["shortlist_rank"],
+            recommendation=row["ai_recommendation"],
+            shortlist_rank=row["shortlist_rank"],
         )
     accepted = await state.redis.get(_ACCEPTED_KEY.format(app_id))
     if accepted is None:
         return None
     marker = json.loads(accepted)
     return ApplicationStatusOut(
-        application_id=app_id, job_id=marker["job_id"], status=SUBMITTED,
+        application_id=app_id,
+        job_id=marker["job_id"],
+        status=SUBMITTED,
         submitted_at=marker["submitted_at"],
     )
 

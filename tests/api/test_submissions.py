@@ -153,9 +153,7 @@ def test_json_that_is_not_an_object_is_400(client: TestClient, org_job: OrgJob) 
 def test_missing_and_invalid_fields_are_422_with_each_field_named(
     client: TestClient, org_job: OrgJob
 ) -> None:
-    response = client.post(
-        _url(org_job), json={"candidate_cnic": "12", "candidate_email": "nope"}
-    )
+    response = client.post(_url(org_job), json={"candidate_cnic": "12", "candidate_email": "nope"})
     body = _problem(response, 422, "validation_failed")
     named = {error["field"] for error in body["errors"]}
     assert {"candidate_cnic", "candidate_email", "candidate_name"} <= named
@@ -176,15 +174,14 @@ def test_closed_job_is_409(client: TestClient, db: psycopg.Connection[Any]) -> N
     _problem(client.post(_url(closed), json=_fields()), 409, "job_closed")
 
 
-def test_file_over_the_limit_is_413(
-    services_up: Settings, org_job: OrgJob
-) -> None:
+def test_file_over_the_limit_is_413(services_up: Settings, org_job: OrgJob) -> None:
     small = services_up.model_copy(update={"max_upload_bytes": 64 * 1024})
     fields = _fields()
     del fields["resume_text"]
     with TestClient(app=create_app(small)) as small_client:
         response = small_client.post(
-            _url(org_job), data=fields,
+            _url(org_job),
+            data=fields,
             files={"resume": ("cv.pdf", b"%PDF-1.7\n" + b"0" * 100 * 1024, "application/pdf")},
         )
     _problem(response, 413, "file_too_large")
@@ -194,7 +191,8 @@ def test_body_far_over_the_limit_is_413(services_up: Settings, org_job: OrgJob) 
     small = services_up.model_copy(update={"max_upload_bytes": 16 * 1024})
     with TestClient(app=create_app(small)) as small_client:
         response = small_client.post(
-            _url(org_job), content=b"x" * (2 * 1024 * 1024),
+            _url(org_job),
+            content=b"x" * (2 * 1024 * 1024),
             headers={"content-type": "application/json"},
         )
     assert response.status_code == 413

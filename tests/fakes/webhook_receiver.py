@@ -48,8 +48,7 @@ class WebhookReceiver:
                 self.end_headers()
                 with receiver.arrived:
                     receiver.deliveries.append(
-                        Delivery(status, ok, self.headers.get(DELIVERY_HEADER, ""),
-                                 json.loads(raw))
+                        Delivery(status, ok, self.headers.get(DELIVERY_HEADER, ""), json.loads(raw))
                     )
                     receiver.arrived.notify_all()
 

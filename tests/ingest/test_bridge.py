@@ -29,10 +29,12 @@ def _record(org_job: OrgJob, n: int) -> SubmittedApplication:
         application_id=uuid.uuid4(),
         organization_id=org_job.organization_id,
         job_id=org_job.job_id,
-        candidate=Candidate(cnic=f"35202-{n:07d}-1", name=f"Candidate {n}",
-                            email=f"c{n}@example.com"),
-        resume=ResumeRef(media_type="text/plain", inline_text=text, sha256="0" * 64,
-                         size=len(text)),
+        candidate=Candidate(
+            cnic=f"35202-{n:07d}-1", name=f"Candidate {n}", email=f"c{n}@example.com"
+        ),
+        resume=ResumeRef(
+            media_type="text/plain", inline_text=text, sha256="0" * 64, size=len(text)
+        ),
         submitted_at=datetime.now(UTC),
     )
 
@@ -81,12 +83,16 @@ def test_bridge_killed_mid_batch_loses_nothing_and_duplicates_nothing(
         "PVARA_BRIDGE_GROUP": new_group_at_end(services_up),
         "PVARA_BRIDGE_BATCH_SIZE": "20",
     }
-    _produce(services_up, [r.model_dump_json().encode() for r in records], str(org_job.job_id).encode())
+    _produce(
+        services_up, [r.model_dump_json().encode() for r in records], str(org_job.job_id).encode()
+    )
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "bridge"], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "ops.cli", "bridge"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     bridge = start()
@@ -106,15 +112,19 @@ def test_bridge_killed_mid_batch_loses_nothing_and_duplicates_nothing(
         if bridge.poll() is None:
             bridge.kill()
     assert _row_counts(db, org_job.job_id) == {"rows": total, "ids": total}
-    stored = {str(r["id"]) for r in db.execute(
-        "SELECT id FROM applications WHERE job_id = %s", (org_job.job_id,))}
+    stored = {
+        str(r["id"])
+        for r in db.execute("SELECT id FROM applications WHERE job_id = %s", (org_job.job_id,))
+    }
     assert stored == ids
     # Every application was handed to the parse pool (at least once).
     assert _parse_messages_for(redis_client, ids, remove=True) == ids
 
 
 def test_undecodable_and_unknown_job_records_go_to_the_dead_letter_topic(
-    services_up: Settings, org_job: OrgJob, db: psycopg.Connection[Any],
+    services_up: Settings,
+    org_job: OrgJob,
+    db: psycopg.Connection[Any],
 ) -> None:
     from tasks.workers import broker
 
@@ -131,8 +141,11 @@ def test_undecodable_and_unknown_job_records_go_to_the_dead_letter_topic(
     with running_bridge(services_up, broker):
         _produce(
             services_up,
-            [f'{{"not": "an application", "marker": "{marker}"'.encode(),
-             stranger.model_dump_json().encode(), good.model_dump_json().encode()],
+            [
+                f'{{"not": "an application", "marker": "{marker}"'.encode(),
+                stranger.model_dump_json().encode(),
+                good.model_dump_json().encode(),
+            ],
             str(org_job.job_id).encode(),
         )
         wait_for(lambda: _row_counts(db, org_job.job_id)["rows"] == 1, 60, "the good record")
@@ -156,9 +169,7 @@ def test_undecodable_and_unknown_job_records_go_to_the_dead_letter_topic(
 
 
 @pytest.mark.parametrize("payload", [b"", b"\xff\xfe", b"[]", b'{"schema_version": 2}'])
-def test_bridge_handle_never_raises_on_garbage(
-    services_up: Settings, payload: bytes
-) -> None:
+def test_bridge_handle_never_raises_on_garbage(services_up: Settings, payload: bytes) -> None:
     from kafka.consumer.fetcher import ConsumerRecord
 
     from core.db import create_pool
@@ -169,9 +180,19 @@ def test_bridge_handle_never_raises_on_garbage(
     bridge = Bridge(services_up, pool, broker)
     try:
         record = ConsumerRecord(
-            topic=APPLICATIONS_SUBMITTED, partition=0, leader_epoch=0, offset=0, timestamp=0,
-            timestamp_type=0, key=None, value=payload, headers=[], checksum=None,
-            serialized_key_size=-1, serialized_value_size=len(payload), serialized_header_size=-1,
+            topic=APPLICATIONS_SUBMITTED,
+            partition=0,
+            leader_epoch=0,
+            offset=0,
+            timestamp=0,
+            timestamp_type=0,
+            key=None,
+            value=payload,
+            headers=[],
+            checksum=None,
+            serialized_key_size=-1,
+            serialized_value_size=len(payload),
+            serialized_header_size=-1,
         )
         result = bridge.handle([record])
     finally:

@@ -14,20 +14,37 @@ from tests.conftest import OrgJob
 
 
 def _insert_application(
-    db: psycopg.Connection[Any], org_job: OrgJob, *, status: str, score: float | None = None,
+    db: psycopg.Connection[Any],
+    org_job: OrgJob,
+    *,
+    status: str,
+    score: float | None = None,
     text: str = "Python and PostgreSQL developer since 2015, Docker and Kubernetes.",
 ) -> uuid.UUID:
     app_id = uuid.uuid4()
     now = datetime.now(UTC)
     db.execute(
         "INSERT INTO application_index (id, organization_id, job_id, created_at)"
-        " VALUES (%s, %s, %s, %s)", (app_id, org_job.organization_id, org_job.job_id, now))
+        " VALUES (%s, %s, %s, %s)",
+        (app_id, org_job.organization_id, org_job.job_id, now),
+    )
     db.execute(
         "INSERT INTO applications (id, organization_id, job_id, candidate_cnic,"
         " candidate_email, candidate_name, status, resume_media_type, resume_text, ai_score,"
         " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 'text/plain', %s, %s, %s)",
-        (app_id, org_job.organization_id, org_job.job_id, f"{uuid.uuid4().int % 10**13:013d}",
-         "c@example.com", "Candidate", status, text, score, now))
+        (
+            app_id,
+            org_job.organization_id,
+            org_job.job_id,
+            f"{uuid.uuid4().int % 10**13:013d}",
+            "c@example.com",
+            "Candidate",
+            status,
+            text,
+            score,
+            now,
+        ),
+    )
     return app_id
 
 
@@ -52,7 +69,8 @@ def test_parse_then_score_twice_changes_nothing_the_second_time(
     assert logs == 1
     events = db.execute(
         "SELECT payload->>'to' AS to FROM event_outbox WHERE payload->>'application_id' = %s"
-        " AND topic = 'applications.status_changed' ORDER BY id", (str(app_id),)
+        " AND topic = 'applications.status_changed' ORDER BY id",
+        (str(app_id),),
     ).fetchall()
     assert [e["to"] for e in events] == ["screening", "screened"]
 
@@ -73,13 +91,16 @@ def test_shortlist_is_top_n_above_threshold_as_a_new_version(
     from tasks.shortlist import build
 
     scores = [95, 90, 88, 71, 69, 40, 99, 85, 80, 77, 76, 75, 74]
-    ids = {score: _insert_application(db, org_job, status="screened", score=score)
-           for score in scores}
+    ids = {
+        score: _insert_application(db, org_job, status="screened", score=score) for score in scores
+    }
     version = build(str(org_job.job_id), "test")
     assert version == 1
     rows = db.execute(
         "SELECT application_id, rank, ai_score FROM shortlist WHERE job_id = %s AND version = 1"
-        " ORDER BY rank", (org_job.job_id,)).fetchall()
+        " ORDER BY rank",
+        (org_job.job_id,),
+    ).fetchall()
     expected = sorted((s for s in scores if s >= 70), reverse=True)[:10]
     assert [float(r["ai_score"]) for r in rows] == expected
     assert [r["application_id"] for r in rows] == [ids[s] for s in expected]
@@ -90,17 +111,24 @@ def test_shortlist_is_top_n_above_threshold_as_a_new_version(
     assert build(str(org_job.job_id), "test") == 2
     dropped = ids[expected[-1]]
     row = db.execute(
-        "SELECT status, is_in_shortlist, shortlist_rank FROM applications WHERE id = %s",
-        (dropped,)).fetchone()
+        "SELECT status, is_in_shortlist, shortlist_rank FROM applications WHERE id = %s", (dropped,)
+    ).fetchone()
     assert row == {"status": "screened", "is_in_shortlist": False, "shortlist_rank": None}
     top = db.execute(
-        "SELECT status, shortlist_rank FROM applications WHERE id = %s", (ids[99],)).fetchone()
+        "SELECT status, shortlist_rank FROM applications WHERE id = %s", (ids[99],)
+    ).fetchone()
     assert top == {"status": "shortlisted", "shortlist_rank": 1}
-    assert db.execute("SELECT shortlist_rank FROM applications WHERE id = %s",
-                      (newcomer,)).fetchone()["shortlist_rank"] == 2
+    assert (
+        db.execute("SELECT shortlist_rank FROM applications WHERE id = %s", (newcomer,)).fetchone()[
+            "shortlist_rank"
+        ]
+        == 2
+    )
     event = db.execute(
         "SELECT payload FROM event_outbox WHERE topic = 'shortlist.updated' AND job_id = %s"
-        " ORDER BY id DESC LIMIT 1", (org_job.job_id,)).fetchone()["payload"]
+        " ORDER BY id DESC LIMIT 1",
+        (org_job.job_id,),
+    ).fetchone()["payload"]
     assert event["version"] == 2 and len(event["entries"]) == 10
 
 

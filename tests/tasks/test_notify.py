@@ -64,9 +64,7 @@ def test_delivery_is_signed_and_a_failing_receiver_is_retried(
     receiver.script.extend([500, 503])
     job_id = _job_with_hook(db, receiver.url)
     event = _event()
-    deliver_webhook.send_with_options(
-        args=(str(job_id), event), min_backoff=50, max_backoff=200
-    )
+    deliver_webhook.send_with_options(args=(str(job_id), event), min_backoff=50, max_backoff=200)
     deliveries = receiver.wait_for(3)
     assert [d.status for d in deliveries[:3]] == [500, 503, 204]
     assert all(d.signature_ok for d in deliveries)
@@ -75,7 +73,9 @@ def test_delivery_is_signed_and_a_failing_receiver_is_retried(
 
 
 def test_delivered_event_is_not_sent_twice(
-    db: psycopg.Connection[Any], receiver: WebhookReceiver, worker: dramatiq.Worker,
+    db: psycopg.Connection[Any],
+    receiver: WebhookReceiver,
+    worker: dramatiq.Worker,
     redis_client: redis.Redis,
 ) -> None:
     from tasks.notify import deliver_webhook
@@ -85,15 +85,21 @@ def test_delivered_event_is_not_sent_twice(
     deliver_webhook.send(str(job_id), event)
     receiver.wait_for(1)
     # Delivery is at least once: the actor records success after the receiver answered.
-    wait_for(lambda: redis_client.exists(f"pvara:webhook:delivered:{event['id']}"), 10,
-             "the delivery to be recorded")
+    wait_for(
+        lambda: redis_client.exists(f"pvara:webhook:delivered:{event['id']}"),
+        10,
+        "the delivery to be recorded",
+    )
     deliver_webhook(str(job_id), event)  # a redelivery, run synchronously to its end
     assert len(receiver.deliveries) == 1
 
 
 def test_exhausted_delivery_is_dead_lettered_and_replays(
-    db: psycopg.Connection[Any], receiver: WebhookReceiver, worker: dramatiq.Worker,
-    broker: dramatiq.Broker, redis_client: redis.Redis,
+    db: psycopg.Connection[Any],
+    receiver: WebhookReceiver,
+    worker: dramatiq.Worker,
+    broker: dramatiq.Broker,
+    redis_client: redis.Redis,
 ) -> None:
     from tasks.notify import deliver_webhook
 
@@ -106,12 +112,18 @@ def test_exhausted_delivery_is_dead_lettered_and_replays(
     receiver.wait_for(2)
 
     def dead() -> deadletters.DeadLetter | None:
-        return next((d for d in deadletters.list_dead(redis_client, ("notify",))
-                     if d.args and d.args[1]["id"] == event["id"]), None)
+        return next(
+            (
+                d
+                for d in deadletters.list_dead(redis_client, ("notify",))
+                if d.args and d.args[1]["id"] == event["id"]
+            ),
+            None,
+        )
 
     letter = wait_for(dead, 20, "the message in the dead-letter queue")
     assert letter.actor == "deliver_webhook"
-    assert "WebhookFailed" in letter.error
+    assert "WebhookFailedError" in letter.error
 
     receiver.default_status = 204
     assert deadletters.replay(redis_client, broker, letter.queue, letter.message_id)
@@ -121,18 +133,27 @@ def test_exhausted_delivery_is_dead_lettered_and_replays(
 
 
 def test_internal_addresses_are_refused(services_up: Settings) -> None:
-    from tasks.notify import WebhookRefused, check_url
+    from tasks.notify import WebhookRefusedError, check_url
 
-    for url in ("http://127.0.0.1/x", "http://169.254.169.254/latest/meta-data",
-                "http://10.1.2.3/", "http://[::1]/", "ftp://example.com/", "http://localhost/"):
-        with pytest.raises(WebhookRefused):
+    for url in (
+        "http://127.0.0.1/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.1.2.3/",
+        "http://[::1]/",
+        "ftp://example.com/",
+        "http://localhost/",
+    ):
+        with pytest.raises(WebhookRefusedError):
             check_url(url, allowed_hosts=set())
     check_url("http://127.0.0.1:9/x", allowed_hosts={"127.0.0.1"})
 
 
 def test_a_poison_parse_message_is_dead_lettered_and_replays_once_fixed(
-    db: psycopg.Connection[Any], worker: dramatiq.Worker, broker: dramatiq.Broker,
-    redis_client: redis.Redis, services_up: Settings,
+    db: psycopg.Connection[Any],
+    worker: dramatiq.Worker,
+    broker: dramatiq.Broker,
+    redis_client: redis.Redis,
+    services_up: Settings,
 ) -> None:
     """A parse whose résumé blob is missing keeps failing; once the blob exists, replay works."""
     from datetime import UTC, datetime
@@ -145,25 +166,41 @@ def test_a_poison_parse_message_is_dead_lettered_and_replays_once_fixed(
     store = LocalBlobStore(services_up.effective_blob_dir)
     key = store.put(text, "text/plain")
     # The blob goes missing (e.g. a store outage): the parse cannot succeed.
-    hidden = store._path(key).with_suffix(".hidden")  # noqa: SLF001
-    store._path(key).rename(hidden)  # noqa: SLF001
+    hidden = store._path(key).with_suffix(".hidden")
+    store._path(key).rename(hidden)
     app_id, now = uuid.uuid4(), datetime.now(UTC)
-    db.execute("INSERT INTO application_index VALUES (%s, %s, %s, %s)",
-               (app_id, job.organization_id, job.job_id, now))
+    db.execute(
+        "INSERT INTO application_index VALUES (%s, %s, %s, %s)",
+        (app_id, job.organization_id, job.job_id, now),
+    )
     db.execute(
         "INSERT INTO applications (id, organization_id, job_id, candidate_cnic, candidate_email,"
         " candidate_name, status, resume_blob_key, resume_media_type, created_at)"
         " VALUES (%s, %s, %s, '35202-0000000-1', 'p@example.com', 'Poison', 'received', %s,"
-        " 'text/plain', %s)", (app_id, job.organization_id, job.job_id, key, now))
+        " 'text/plain', %s)",
+        (app_id, job.organization_id, job.job_id, key, now),
+    )
     parse_application.send_with_options(
         args=(str(app_id),), max_retries=1, min_backoff=50, max_backoff=100
     )
     letter = wait_for(
-        lambda: next((d for d in deadletters.list_dead(redis_client, ("parse",))
-                      if d.args == [str(app_id)]), None), 30, "dead-lettered parse")
+        lambda: next(
+            (d for d in deadletters.list_dead(redis_client, ("parse",)) if d.args == [str(app_id)]),
+            None,
+        ),
+        30,
+        "dead-lettered parse",
+    )
 
-    hidden.rename(store._path(key))  # noqa: SLF001  (the store is back)
+    hidden.rename(store._path(key))
     assert deadletters.replay(redis_client, broker, "parse", letter.message_id)
-    wait_for(lambda: db.execute("SELECT status FROM applications WHERE id = %s",
-                                (app_id,)).fetchone()["status"] != "received",
-             60, "parse after replay")
+    wait_for(
+        lambda: (
+            db.execute("SELECT status FROM applications WHERE id = %s", (app_id,)).fetchone()[
+                "status"
+            ]
+            != "received"
+        ),
+        60,
+        "parse after replay",
+    )

@@ -18,8 +18,11 @@ FINAL = {"screened", "shortlisted", "parse_failed"}
 
 
 def _submit(client: TestClient[Any], job_id: uuid.UUID, sample: Any) -> str:
-    fields = {"candidate_cnic": sample.cnic, "candidate_name": sample.name,
-              "candidate_email": sample.email}
+    fields = {
+        "candidate_cnic": sample.cnic,
+        "candidate_name": sample.name,
+        "candidate_email": sample.email,
+    }
     url = f"/api/v1/jobs/{job_id}/applications"
     if sample.media_type == "text/plain":
         response = client.post(url, json={**fields, "resume_text": sample.text})
@@ -32,16 +35,23 @@ def _submit(client: TestClient[Any], job_id: uuid.UUID, sample: Any) -> str:
 
 
 def test_a_few_dozen_applications_end_in_a_shortlist(
-    pipeline: TestClient[Any], org_job: OrgJob, db: psycopg.Connection[Any],
+    pipeline: TestClient[Any],
+    org_job: OrgJob,
+    db: psycopg.Connection[Any],
     services_up: Settings,
 ) -> None:
     samples = generate_samples(36, seed=11)
     ids = [_submit(pipeline, org_job.job_id, s) for s in samples]
 
     final = wait_for(
-        lambda: (s := statuses(services_up, ids)) and len(s) == len(ids)
-        and all(v in FINAL for v in s.values()) and s,
-        timeout_s=240, what="every application in a final state",
+        lambda: (
+            (s := statuses(services_up, ids))
+            and len(s) == len(ids)
+            and all(v in FINAL for v in s.values())
+            and s
+        ),
+        timeout_s=240,
+        what="every application in a final state",
     )
     assert set(final) == set(ids)
     rows = db.execute(
@@ -63,8 +73,9 @@ def test_a_few_dozen_applications_end_in_a_shortlist(
             " WHERE s.job_id = %s AND s.version = %s ORDER BY s.rank",
             (org_job.job_id, version),
         ).fetchall()
-        consistent = all(e["status"] == "shortlisted" and e["shortlist_rank"] == e["rank"]
-                         for e in entries)
+        consistent = all(
+            e["status"] == "shortlisted" and e["shortlist_rank"] == e["rank"] for e in entries
+        )
         return entries if consistent and entries else None
 
     entries = wait_for(shortlist_settled, 30, "a consistent shortlist")
@@ -78,19 +89,26 @@ def test_a_few_dozen_applications_end_in_a_shortlist(
 
 
 def test_a_corrupt_pdf_ends_parse_failed_with_a_reason(
-    pipeline: TestClient[Any], org_job: OrgJob, db: psycopg.Connection[Any],
+    pipeline: TestClient[Any],
+    org_job: OrgJob,
+    db: psycopg.Connection[Any],
     services_up: Settings,
 ) -> None:
-    fields = {"candidate_cnic": "35202-1111111-1", "candidate_name": "Broken File",
-              "candidate_email": "broken@example.com"}
+    fields = {
+        "candidate_cnic": "35202-1111111-1",
+        "candidate_name": "Broken File",
+        "candidate_email": "broken@example.com",
+    }
     response = pipeline.post(
-        f"/api/v1/jobs/{org_job.job_id}/applications", data=fields,
+        f"/api/v1/jobs/{org_job.job_id}/applications",
+        data=fields,
         files={"resume": ("cv.pdf", corrupt_pdf(), "application/pdf")},
     )
     assert response.status_code == 202
     app_id = response.json()["application_id"]
-    wait_for(lambda: statuses(services_up, [app_id]).get(app_id) == "parse_failed", 60,
-             "parse_failed")
+    wait_for(
+        lambda: statuses(services_up, [app_id]).get(app_id) == "parse_failed", 60, "parse_failed"
+    )
     row = db.execute(
         "SELECT status_reason, ai_score FROM applications WHERE id = %s", (app_id,)
     ).fetchone()

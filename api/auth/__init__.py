@@ -1,0 +1,1 @@
+"""Login, refresh-token rotation, logout, and users of an organization."""

@@ -1,0 +1,74 @@
+"""``/api/v1/auth/*`` and ``/api/v1/users``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+
+from api import ratelimit
+from api.auth import service
+from api.auth.schemas import LoginIn, LogoutIn, MeOut, RefreshIn, TokenPair, UserIn, UserOut
+from api.security import (
+    ADMIN,
+    ANY_ROLE,
+    DEPENDENCIES,
+    PUBLIC,
+    SECURITY,
+    OrgSession,
+    Principal,
+    SecurityState,
+    request_ip,
+)
+from api.state import ApiState
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["auth"]
+    dependencies = DEPENDENCIES
+
+    @post("/login", opt=PUBLIC, status_code=HTTP_200_OK,
+          summary="Exchange e-mail and password for an access and a refresh token")
+    async def login(
+        self, request: Request[Any, Any, Any], state_: ApiState, security: SecurityState,
+        data: LoginIn,
+    ) -> TokenPair:
+        await ratelimit.hit(state_.redis, "login", request_ip(request),
+                            security.settings.rate_limit_sensitive_per_min, "login attempts")
+        return await service.login(state_, security, data.email, data.password)
+
+    @post("/refresh", opt=PUBLIC, status_code=HTTP_200_OK,
+          summary="Rotate a refresh token (single use; reuse revokes the family)")
+    async def refresh(self, state_: ApiState, security: SecurityState, data: RefreshIn) -> TokenPair:
+        return await service.refresh(state_, security, data.refresh_token)
+
+    @post("/logout", guards=[ANY_ROLE], security=SECURITY, status_code=HTTP_204_NO_CONTENT,
+          summary="Revoke this access token and its refresh-token family")
+    async def logout(
+        self, session: OrgSession, security: SecurityState, data: LogoutIn | None = None
+    ) -> Response[None]:
+        await service.logout(session, security)
+        return Response(None, status_code=HTTP_204_NO_CONTENT)
+
+    @get("/me", guards=[ANY_ROLE], security=SECURITY, summary="Who the access token belongs to")
+    async def me(self, principal: Principal) -> MeOut:
+        return MeOut(user_id=principal.user_id, organization_id=principal.organization_id,
+                     role=principal.role)
+
+
+class UsersController(Controller):
+    path = "/api/v1/users"
+    tags = ["users"]
+    dependencies = DEPENDENCIES
+    guards = [ADMIN]
+    security = SECURITY
+
+    @post("", summary="Create a user in the caller's organization (admin)")
+    async def create(self, session: OrgSession, data: UserIn) -> UserOut:
+        return await service.create_user(session, data)
+
+    @get("", summary="Users of the caller's organization (admin)")
+    async def list_users(self, session: OrgSession) -> list[UserOut]:
+        return await service.list_users(session)

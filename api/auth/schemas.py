@@ -1,0 +1,61 @@
+"""Request and response shapes of the auth and user routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.domain import Role
+
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginIn(_In):
+    email: Email
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class RefreshIn(_In):
+    refresh_token: Annotated[str, Field(min_length=10, max_length=200)]
+
+
+class LogoutIn(_In):
+    refresh_token: Annotated[str | None, Field(max_length=200)] = None
+
+
+class TokenPair(BaseModel):
+    """An access token (JWT, 15 minutes) and a refresh token (opaque, 7 days, single use)."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+class UserIn(_In):
+    email: Email
+    password: Annotated[str, Field(min_length=12, max_length=1024)]
+    role: Role
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    email: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+
+
+class MeOut(BaseModel):
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+    role: Role

@@ -1,0 +1,14 @@
+"""Every authenticated controller, and the middleware that guards them (for ``api.app``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.auth.controller import AuthController, UsersController
+from api.ratelimit import IpRateLimitMiddleware
+from api.security import AuthMiddleware
+
+CONTROLLERS: list[Any] = [AuthController, UsersController]
+
+#: Outermost first: count the IP, then authenticate (and count the user).
+MIDDLEWARE: list[Any] = [IpRateLimitMiddleware(), AuthMiddleware()]

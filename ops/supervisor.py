@@ -1,0 +1,166 @@
+"""``pvara workers``: keep the number of Dramatiq processes per pool at the desired count.
+
+Each pool process is ``dramatiq tasks.workers --processes 1 --threads T --queues POOL`` in its
+own session. Every ``supervisor_reconcile_s`` the supervisor reads the desired counts of its
+group from Redis (``pvara pools scale``), restarts processes that died, starts missing ones and
+stops surplus ones, newest first, with SIGTERM: Dramatiq then finishes the messages in hand and
+puts prefetched ones back on the queue. A process still running after
+``supervisor_stop_timeout_s`` is killed; its unacknowledged messages return to the queue once
+its broker heartbeat expires (``queue_heartbeat_timeout_ms``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+
+from core.queue import POOLS
+from core.settings import Settings
+from ops import pools as pool_state
+from ops.runners import worker_argv
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Process:
+    pool: str
+    proc: subprocess.Popen[bytes]
+    started: float
+    stopping_since: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+class Supervisor:
+    """Reconciles the pool processes on this machine with the desired counts in Redis."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pools: Sequence[str] = POOLS,
+        threads: int | None = None,
+        client: redis.Redis | None = None,
+    ) -> None:
+        unknown = set(pools) - set(POOLS)
+        if unknown:
+            raise pool_state.ScaleError(f"unknown pool(s): {', '.join(sorted(unknown))}")
+        self.settings = settings
+        self.pools = tuple(pools)
+        self.threads = threads or settings.worker_threads
+        self.client = client or redis.Redis.from_url(settings.effective_redis_url)
+        self.running: dict[str, list[_Process]] = {pool: [] for pool in self.pools}
+        self.stopping: list[_Process] = []
+        self.key = f"pvara:supervisors:{settings.worker_group}:{socket.gethostname()}:{os.getpid()}"
+
+    def reconcile(self) -> dict[str, int]:
+        """One pass: reap, start, stop. Returns the processes now running per pool."""
+        want = pool_state.desired(self.client, self.settings)
+        for pool in self.pools:
+            procs = self.running[pool]
+            for dead in [p for p in procs if not p.alive()]:
+                log.warning("pool process exited", extra={
+                    "pool": pool, "pid": dead.pid, "returncode": dead.proc.returncode})
+                procs.remove(dead)
+            while len(procs) < want[pool]:
+                procs.append(self._start(pool))
+            while len(procs) > want[pool]:
+                victim = max(procs, key=lambda p: p.started)
+                procs.remove(victim)
+                self._stop(victim)
+        self._reap_stopping()
+        counts = {pool: len(procs) for pool, procs in self.running.items()}
+        self._report(counts)
+        return counts
+
+    def run(self, stop: threading.Event) -> None:
+        """Reconcile until ``stop`` is set, then stop every process gracefully."""
+        log.info("supervisor started", extra={"pools": list(self.pools),
+                                              "group": self.settings.worker_group})
+        try:
+            while not stop.is_set():
+                try:
+                    self.reconcile()
+                except redis.RedisError as exc:
+                    log.warning("supervisor cannot reach Redis: %s", exc)
+                stop.wait(self.settings.supervisor_reconcile_s)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """SIGTERM every process and wait for all of them (SIGKILL after the grace period)."""
+        for procs in self.running.values():
+            for proc in procs:
+                self._stop(proc)
+            procs.clear()
+        deadline = time.monotonic() + self.settings.supervisor_stop_timeout_s
+        while self.stopping and time.monotonic() < deadline:
+            self._reap_stopping()
+            time.sleep(0.1)
+        for proc in self.stopping:
+            proc.signal(signal.SIGKILL)
+            proc.proc.wait(5)
+        self.stopping.clear()
+        try:
+            self.client.delete(self.key)
+        except redis.RedisError:
+            pass
+
+    def _start(self, pool: str) -> _Process:
+        argv = worker_argv(self.settings, pool, 1, self.threads)
+        env = {**os.environ, "PVARA_WORKER_GROUP": self.settings.worker_group}
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.info("pool process started", extra={"pool": pool, "pid": proc.pid})
+        return _Process(pool, proc, time.monotonic())
+
+    def _stop(self, proc: _Process) -> None:
+        log.info("pool process stopping", extra={"pool": proc.pool, "pid": proc.pid})
+        proc.stopping_since = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        self.stopping.append(proc)
+
+    def _reap_stopping(self) -> None:
+        grace = self.settings.supervisor_stop_timeout_s
+        for proc in list(self.stopping):
+            if not proc.alive():
+                self.stopping.remove(proc)
+            elif time.monotonic() - (proc.stopping_since or 0) > grace:
+                log.warning("pool process ignored SIGTERM; killing",
+                            extra={"pool": proc.pool, "pid": proc.pid})
+                proc.signal(signal.SIGKILL)
+
+    def _report(self, counts: dict[str, int]) -> None:
+        state = {"host": socket.gethostname(), "pid": os.getpid(), "running": counts,
+                 "stopping": len(self.stopping), "ts": time.time()}
+        self.client.set(self.key, json.dumps(state),
+                        ex=max(10, int(5 * self.settings.supervisor_reconcile_s)))
+
+
+def run_supervisor(settings: Settings, pools: Sequence[str], threads: int | None) -> None:
+    """Run a supervisor until SIGTERM/SIGINT."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Supervisor(settings, pools=pools, threads=threads).run(stop)

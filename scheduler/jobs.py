@@ -1,0 +1,170 @@
+"""The scheduler's jobs. Each takes a :class:`JobContext` and returns a JSON-able summary.
+
+Every job is idempotent: running an occurrence again (after a crash mid-run) does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dramatiq
+import psycopg
+import redis
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from core.db import PARTITIONED_TABLES, ensure_partitions
+from core.domain import ApplicationStatus as S
+from core.queue import PARSE, PARSE_APPLICATION, SCORE, SCORE_APPLICATION, enqueue
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_SCHEMA = "archive"
+_PARTITION_NAME = re.compile(r"_y(\d{4})m(\d{2})$")
+_SWEEP_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job may use: settings, a PostgreSQL pool, the broker and Redis."""
+
+    settings: Settings
+    pool: ConnectionPool
+    broker: dramatiq.Broker
+    redis: redis.Redis
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    cron: str
+    run: Callable[[JobContext], dict[str, Any]]
+    description: str
+
+
+def create_partitions(ctx: JobContext) -> dict[str, Any]:
+    """Monthly partitions for this month and ``partition_months_ahead`` more."""
+    with ctx.pool.connection() as conn, conn.transaction():
+        created = ensure_partitions(conn, ctx.settings.partition_months_ahead)
+    return {"created": created}
+
+
+def refresh_metrics(ctx: JobContext) -> dict[str, Any]:
+    """``REFRESH MATERIALIZED VIEW CONCURRENTLY application_metrics`` (readers never block)."""
+    with psycopg.connect(ctx.settings.effective_database_url, autocommit=True) as conn:
+        conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY application_metrics")
+    return {"refreshed": "application_metrics"}
+
+
+def _month_start(months_back: int, today: date) -> date:
+    index = today.year * 12 + today.month - 1 - months_back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def archive_partitions(conn: psycopg.Connection[Any], retention_months: int,
+                       today: date | None = None) -> list[str]:
+    """Detach monthly partitions that end before the retention cutoff; move them to ``archive``.
+
+    A partition for month M is archived once M is more than ``retention_months`` months before
+    the current month. Nothing is dropped: the table keeps its rows under ``archive.<name>``.
+    Runs in the caller's transaction; returns the archived names.
+    """
+    cutoff = _month_start(retention_months, today or datetime.now(UTC).date())
+    rows = conn.cursor(row_factory=dict_row).execute(
+        "SELECT c.relname AS name, p.relname AS parent"
+        "  FROM pg_inherits i"
+        "  JOIN pg_class c ON c.oid = i.inhrelid"
+        "  JOIN pg_class p ON p.oid = i.inhparent"
+        "  JOIN pg_namespace n ON n.oid = p.relnamespace"
+        " WHERE p.relname = ANY(%s) AND n.nspname = current_schema()",
+        (list(PARTITIONED_TABLES),),
+    ).fetchall()
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(ARCHIVE_SCHEMA)))
+    conn.execute("SET LOCAL lock_timeout = '5s'")
+    archived: list[str] = []
+    for row in rows:
+        name, parent = str(row["name"]), str(row["parent"])
+        match = _PARTITION_NAME.search(name)
+        if match is None or date(int(match[1]), int(match[2]), 1) >= cutoff:
+            continue
+        conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
+            sql.Identifier(parent), sql.Identifier(name)))
+        conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+            sql.Identifier(name), sql.Identifier(ARCHIVE_SCHEMA)))
+        log.info("partition archived", extra={"partition": name, "schema": ARCHIVE_SCHEMA})
+        archived.append(f"{ARCHIVE_SCHEMA}.{name}")
+    return archived
+
+
+def retention(ctx: JobContext) -> dict[str, Any]:
+    """Archive partitions older than ``retention_months`` (see :func:`archive_partitions`)."""
+    with ctx.pool.connection() as conn, conn.transaction():
+        archived = archive_partitions(conn, ctx.settings.retention_months)
+    return {"archived": archived}
+
+
+_STUCK_SQL = """
+SELECT id::text AS id, status FROM applications
+ WHERE status = ANY(%s) AND status_changed_at < now() - make_interval(secs => %s)
+ ORDER BY status_changed_at
+ LIMIT %s
+"""
+
+
+def sweep_stuck(ctx: JobContext) -> dict[str, Any]:
+    """Enqueue again applications stuck in ``received`` (→ parse) or ``screening`` (→ score).
+
+    PostgreSQL is the source of truth; a message lost in Redis (crash before an fsync) leaves
+    its application in one of these states. Each application is re-enqueued at most once per
+    ``sweeper_stuck_after_s`` (a Redis marker), and the actors are idempotent.
+    """
+    after = ctx.settings.sweeper_stuck_after_s
+    with ctx.pool.connection() as conn:
+        rows = conn.cursor(row_factory=dict_row).execute(_STUCK_SQL, ([S.RECEIVED.value, S.SCREENING.value], after,
+                                         _SWEEP_BATCH)).fetchall()
+    enqueued = {PARSE: 0, SCORE: 0}
+    for row in rows:
+        app_id, status = str(row["id"]), str(row["status"])
+        if not ctx.redis.set(f"pvara:swept:{app_id}", status, nx=True, ex=max(after, 1)):
+            continue
+        if status == S.RECEIVED:
+            enqueue(ctx.broker, PARSE, PARSE_APPLICATION, app_id)
+            enqueued[PARSE] += 1
+        else:
+            enqueue(ctx.broker, SCORE, SCORE_APPLICATION, app_id)
+            enqueued[SCORE] += 1
+    return {"stuck": len(rows), "enqueued": enqueued}
+
+
+def expire_offers(ctx: JobContext) -> dict[str, Any]:
+    """Pending offers past ``expires_at`` become ``expired``.
+
+    Stand-in until HR exposes its own offer-expiry function (which should also emit the event).
+    """
+    with ctx.pool.connection() as conn, conn.transaction():
+        expired = conn.execute(
+            "UPDATE offers SET status = 'expired', decided_at = now()"
+            " WHERE status = 'pending' AND expires_at < now()"
+        ).rowcount
+    return {"expired": expired}
+
+
+JOBS: tuple[Job, ...] = (
+    Job("create_partitions", "15 2 * * *", create_partitions,
+        "monthly partitions ahead of time (daily)"),
+    Job("refresh_metrics", "0 * * * *", refresh_metrics,
+        "application_metrics refreshed concurrently (hourly)"),
+    Job("retention", "45 3 * * *", retention,
+        "partitions past retention detached into the archive schema (daily)"),
+    Job("sweep_stuck", "*/5 * * * *", sweep_stuck,
+        "re-enqueue applications stuck in received/screening (every 5 minutes)"),
+    Job("expire_offers", "*/10 * * * *", expire_offers,
+        "pending offers past their expiry become expired (every 10 minutes)"),
+)
