@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from api.ratelimit import client_ip, user_limit_key
 from api.state import ApiState
 from core.domain import Role
 from core.logs import request_id_var
+from core.queue import create_broker
 from core.settings import Settings
 
 APP_ROLE = "pvara_app"
@@ -176,18 +177,26 @@ class Principal:
     expires_at: int
 
 
-@dataclass
 class SecurityState:
     """Auth resources built once in the lifespan (``app.state.security``)."""
 
-    settings: Settings
-    keys: KeyRing
-    trusted_proxies: frozenset[str] = field(default_factory=frozenset)
+    def __init__(self, settings: Settings, keys: KeyRing, trusted_proxies: frozenset[str]) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.trusted_proxies = trusted_proxies
+        self._broker: Any = None
 
     @classmethod
     def create(cls, settings: Settings) -> SecurityState:
         trusted = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
         return cls(settings, KeyRing.from_settings(settings), trusted)
+
+    @property
+    def broker(self) -> Any:
+        """The Dramatiq broker HR routes enqueue into (by actor name), made on first use."""
+        if self._broker is None:
+            self._broker = create_broker(self.settings)
+        return self._broker
 
 
 def security_state(app: Litestar) -> SecurityState:

@@ -78,6 +78,9 @@ class _WebhookSink:
 
 
 def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> int:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     print(f"PVARA demo: {count} sample applications, end to end\n")
     try:
         for service in all_services(settings):
@@ -140,6 +143,7 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         ok = _wait_final(settings, job_id, len(submitted.accepted), timeout_s=900)
         elapsed = time.time() - t0
         _wait_shortlist_settled(settings, job_id)
+        _wait_webhooks_sent(settings, job_id, sink)
         stats = _summary(settings, job_id, submitted, elapsed)
     sink.close()
     print(
@@ -255,6 +259,21 @@ def _wait_shortlist_settled(settings: Settings, job_id: uuid.UUID) -> None:
         time.sleep(0.2)
 
 
+def _wait_webhooks_sent(settings: Settings, job_id: uuid.UUID, sink: _WebhookSink) -> None:
+    """Wait until every webhook-worthy event of the job reached the demo's receiver."""
+    kinds = [k.strip() for k in settings.webhook_events.split(",") if k.strip()]
+    deadline = time.monotonic() + 30
+    with psycopg.connect(settings.effective_database_url) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM event_outbox WHERE job_id = %s AND event_type = ANY(%s)",
+                (job_id, kinds),
+            ).fetchone()
+            if sink.verified >= (row[0] if row else 0):
+                return
+            time.sleep(0.2)
+
+
 def _progress(done: int, total: int, counts: dict[str, int]) -> None:
     width = 40
     filled = int(width * done / total) if total else width
@@ -287,15 +306,12 @@ def _summary(
             (job_id, job_id),
         ).fetchall()
         ids = [uuid.UUID(a) for a in submitted.accepted]
-        in_db, in_final = (
-            conn.execute(
-                "SELECT count(*) AS n, count(*) FILTER (WHERE status = ANY(%s)) AS final"
-                "  FROM applications WHERE job_id = %s AND id = ANY(%s)",
-                (list(_FINAL), job_id, ids),
-            )
-            .fetchone()
-            .values()
-        )
+        counted = conn.execute(
+            "SELECT count(*) AS n, count(*) FILTER (WHERE status = ANY(%s)) AS final"
+            "  FROM applications WHERE job_id = %s AND id = ANY(%s)",
+            (list(_FINAL), job_id, ids),
+        ).fetchone()
+        in_db, in_final = (counted["n"], counted["final"]) if counted else (0, 0)
     scored = sum(counts.get(s, 0) for s in ("screened", "shortlisted"))
     failed = counts.get("parse_failed", 0)
     accepted = len(submitted.accepted)

@@ -124,8 +124,10 @@ def find_injection(text: str) -> list[str]:
     """The injection-like phrases found in ``text`` (distinct, in order; empty when clean)."""
     normalized = normalize_text(text)
     found: list[str] = []
+    seen: set[str] = set()
     for match in _INJECTION_RE.finditer(normalized):
         phrase = " ".join(match.group().split())[:120]
-        if phrase not in found:
+        if phrase.lower() not in seen:
+            seen.add(phrase.lower())
             found.append(phrase)
     return found

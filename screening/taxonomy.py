@@ -37,6 +37,9 @@ _RIGHT_BOUNDARY = r"(?!\w)"
 _LIST_PREV_CHARS = frozenset(",;/(|:•·*-–—\t[")
 _LIST_NEXT_CHARS = frozenset(",;/)|.:(]")
 _LIST_PREV_WORDS = frozenset({"and", "or", "in", "with", "using", "of", "&"})
+_SKILL_NOUNS = frozenset(
+    {"developer", "developers", "programming", "programmer", "language", "lang", "engineer"}
+)
 _LIST_NEXT_WORDS = frozenset(
     {
         "and",
@@ -221,18 +224,18 @@ class Taxonomy:
 
 def _in_list_context(text: str, start: int, end: int) -> bool:
     """Whether an ambiguous word sits in a list ("Java, Go, AWS") rather than in prose."""
+    line_end = text.find("\n", end)
+    after = text[end : line_end if line_end >= 0 else len(text)].lstrip()
+    next_word = after.split(None, 1)[0].lower().rstrip(",;.:)") if after else ""
+    if next_word in _SKILL_NOUNS:  # "Go developer", "R programming"
+        return True
     line_start = text.rfind("\n", 0, start) + 1
     before = text[line_start:start].rstrip()
     if before and before[-1] not in _LIST_PREV_CHARS:
         previous_word = before.rsplit(None, 1)[-1].lower()
         if previous_word not in _LIST_PREV_WORDS:
             return False
-    line_end = text.find("\n", end)
-    after = text[end : line_end if line_end >= 0 else len(text)].lstrip()
-    if not after or after[0] in _LIST_NEXT_CHARS:
-        return True
-    next_word = after.split(None, 1)[0].lower().rstrip(",;.:)")
-    return next_word in _LIST_NEXT_WORDS
+    return not after or after[0] in _LIST_NEXT_CHARS or next_word in _LIST_NEXT_WORDS
 
 
 def _compile_trie(aliases: dict[str, _Alias]) -> re.Pattern[str]:
