@@ -64,10 +64,10 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _api(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from ops.web import create_ops_app
 
     uvicorn.run(
-        create_app(settings),
+        create_ops_app(settings),
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         workers=None,
@@ -88,6 +88,55 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from ops.runners import exec_worker
 
     return exec_worker(settings, args.pool, args.processes, args.threads)
+
+
+def _workers(args: argparse.Namespace, settings: Settings) -> int:
+    from core.queue import POOLS
+    from ops.supervisor import run_supervisor
+
+    if args.group:
+        settings = settings.model_copy(update={"worker_group": args.group})
+    pools = [p.strip() for p in args.pools.split(",")] if args.pools else list(POOLS)
+    run_supervisor(settings, pools, args.threads)
+    return 0
+
+
+def _pools(args: argparse.Namespace, settings: Settings) -> int:
+    import redis
+
+    from ops import pools
+
+    if args.group:
+        settings = settings.model_copy(update={"worker_group": args.group})
+    client = redis.Redis.from_url(settings.effective_redis_url)
+    if args.action == "scale":
+        try:
+            desired = pools.scale(client, settings, pools.parse_scale_args(args.changes))
+        except pools.ScaleError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("desired: " + " ".join(f"{k}={v}" for k, v in desired.items()))
+        return 0
+    if args.changes:
+        print("error: counts are only accepted by `pvara pools scale`", file=sys.stderr)
+        return 2
+    rows = pools.pool_status(client, settings)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        print(pools.format_pool_table(rows))
+    return 0
+
+
+def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from scheduler.runner import configured_jobs, run_scheduler
+
+    if args.list:
+        for job in configured_jobs(settings):
+            print(f"{job.name:<18} {job.cron:<16} {job.description}")
+        return 0
+    run_scheduler(settings)
+    return 0
 
 
 def _dlq(args: argparse.Namespace, settings: Settings) -> int:
@@ -162,6 +211,25 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--processes", type=int)
     worker.add_argument("--threads", type=int)
     worker.set_defaults(handler=_worker)
+
+    workers = sub.add_parser(
+        "workers", help="supervise pool processes, following `pvara pools scale`"
+    )
+    workers.add_argument("--pools", help="comma-separated pools to supervise (default: all)")
+    workers.add_argument("--threads", type=int, help="threads per pool process")
+    workers.add_argument("--group", help="supervisor group (default: PVARA_WORKER_GROUP)")
+    workers.set_defaults(handler=_workers)
+
+    pools = sub.add_parser("pools", help="list pools, or `pools scale parse=4 score=2`")
+    pools.add_argument("action", nargs="?", choices=["list", "scale"], default="list")
+    pools.add_argument("changes", nargs="*", help="POOL=COUNT (with scale)")
+    pools.add_argument("--group", help="supervisor group (default: PVARA_WORKER_GROUP)")
+    pools.add_argument("--json", action="store_true")
+    pools.set_defaults(handler=_pools)
+
+    scheduler = sub.add_parser("scheduler", help="periodic jobs, one leader at a time")
+    scheduler.add_argument("--list", action="store_true", help="print the jobs and exit")
+    scheduler.set_defaults(handler=_scheduler)
 
     dlq = sub.add_parser("dlq", help="dead-letter queues: list, replay, delete")
     dlq.add_argument("action", choices=["list", "replay", "delete"])

@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Histogram
@@ -30,11 +31,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
-from core.db import Pool
 from core.events import APPLICATIONS_SUBMITTED
 from core.settings import Settings
 from ops import pools as pool_state
+from ops.pools import _text
 from tasks.middleware import DURATION_BUCKETS, TASKS_KEY
 
 log = logging.getLogger(__name__)
@@ -82,11 +84,16 @@ class KafkaLag:
                 if self._admin is None:
                     self._admin = KafkaAdminClient(
                         bootstrap_servers=self.settings.effective_kafka_bootstrap,
-                        client_id="pvara-ops", request_timeout_ms=3000)
+                        client_id="pvara-ops",
+                        request_timeout_ms=3000,
+                    )
                     self._consumer = KafkaConsumer(
                         bootstrap_servers=self.settings.effective_kafka_bootstrap,
-                        client_id="pvara-ops", group_id=None, enable_auto_commit=False,
-                        request_timeout_ms=3000)
+                        client_id="pvara-ops",
+                        group_id=None,
+                        enable_auto_commit=False,
+                        request_timeout_ms=3000,
+                    )
                 assert self._consumer is not None
                 partitions = self._consumer.partitions_for_topic(self.topic) or set()
                 tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
@@ -144,17 +151,22 @@ class OpsSources:
         self.settings = settings
         self.redis = redis.Redis.from_url(settings.effective_redis_url)
         self.kafka = KafkaLag(settings, settings.bridge_group)
-        self._pool: Pool | None = None
+        self._pool: ConnectionPool[Any] | None = None
         self._pool_lock = threading.Lock()
         self.lag = _Cached(self.kafka.read, 2.0)
         self.llm = _Cached(self._llm_usage, 5.0)
 
-    def pool(self) -> Pool:
+    def pool(self) -> ConnectionPool[Any]:
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ConnectionPool(
-                    self.settings.effective_database_url, min_size=0, max_size=2,
-                    kwargs={"row_factory": dict_row, "autocommit": True}, name="ops", open=True)
+                    self.settings.effective_database_url,
+                    min_size=0,
+                    max_size=2,
+                    kwargs={"row_factory": dict_row, "autocommit": True},
+                    name="ops",
+                    open=True,
+                )
             return self._pool
 
     def _llm_usage(self) -> list[dict[str, Any]]:
@@ -174,10 +186,13 @@ class OpsSources:
             except Exception:
                 log.warning("budget source failed", exc_info=True)
         for key in self.redis.scan_iter(match=BUDGET_PREFIX + "*", count=100):
-            scope = key.decode().removeprefix(BUDGET_PREFIX)
+            scope = _text(key).removeprefix(BUDGET_PREFIX)
             kind = self.redis.type(key)
-            raw = self.redis.get(key) if kind == b"string" else (
-                self.redis.hget(key, "remaining_usd") if kind == b"hash" else None)
+            raw = (
+                self.redis.get(key)
+                if kind == b"string"
+                else (self.redis.hget(key, "remaining_usd") if kind == b"hash" else None)
+            )
             try:
                 found[scope] = float(raw) if raw is not None else found.get(scope, 0.0)
             except ValueError:
@@ -208,22 +223,33 @@ class PipelineCollector(Collector):
         rows = pool_state.pool_status(self.sources.redis, self.sources.settings)
         families = {
             "queue_depth": GaugeMetricFamily(
-                "pvara_queue_depth", "Messages waiting in a pool's queue.", labels=["pool"]),
+                "pvara_queue_depth", "Messages waiting in a pool's queue.", labels=["pool"]
+            ),
             "delayed": GaugeMetricFamily(
-                "pvara_queue_delayed", "Messages scheduled for later (retries, debounce).",
-                labels=["pool"]),
+                "pvara_queue_delayed",
+                "Messages scheduled for later (retries, debounce).",
+                labels=["pool"],
+            ),
             "in_flight": GaugeMetricFamily(
-                "pvara_queue_in_flight", "Messages fetched by a worker and not yet acknowledged.",
-                labels=["pool"]),
+                "pvara_queue_in_flight",
+                "Messages fetched by a worker and not yet acknowledged.",
+                labels=["pool"],
+            ),
             "dead": GaugeMetricFamily(
-                "pvara_queue_dead_letters", "Messages in a pool's dead-letter queue.",
-                labels=["pool"]),
+                "pvara_queue_dead_letters",
+                "Messages in a pool's dead-letter queue.",
+                labels=["pool"],
+            ),
             "desired": GaugeMetricFamily(
-                "pvara_pool_desired_processes", "Desired worker processes (supervisor group).",
-                labels=["pool", "group"]),
+                "pvara_pool_desired_processes",
+                "Desired worker processes (supervisor group).",
+                labels=["pool", "group"],
+            ),
             "actual": GaugeMetricFamily(
-                "pvara_pool_processes", "Live worker processes serving a pool (heartbeats).",
-                labels=["pool", "group"]),
+                "pvara_pool_processes",
+                "Live worker processes serving a pool (heartbeats).",
+                labels=["pool", "group"],
+            ),
         }
         group = self.sources.settings.worker_group
         for row in rows:
@@ -234,25 +260,32 @@ class PipelineCollector(Collector):
 
     def _kafka(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
-            "pvara_kafka_consumer_lag", "Records not yet consumed by the bridge, per partition.",
-            labels=["group", "topic", "partition"])
+            "pvara_kafka_consumer_lag",
+            "Records not yet consumed by the bridge, per partition.",
+            labels=["group", "topic", "partition"],
+        )
         for partition, lag in sorted(self.sources.lag.get().items()):
-            family.add_metric([self.sources.kafka.group, self.sources.kafka.topic,
-                               str(partition)], float(lag))
+            family.add_metric(
+                [self.sources.kafka.group, self.sources.kafka.topic, str(partition)], float(lag)
+            )
         yield family
 
     def _tasks(self) -> Iterator[Metric]:
-        raw = {k.decode(): float(v) for k, v in self.sources.redis.hgetall(TASKS_KEY).items()}
+        raw = {_text(k): float(v) for k, v in self.sources.redis.hgetall(TASKS_KEY).items()}
         series: dict[tuple[str, str], dict[str, float]] = {}
         for field, value in raw.items():
             actor, pool, name = field.split("|", 2)
             series.setdefault((actor, pool), {})[name] = value
         duration = HistogramMetricFamily(
-            "pvara_task_duration_seconds", "Time an actor took per message (all outcomes).",
-            labels=["actor", "pool"])
+            "pvara_task_duration_seconds",
+            "Time an actor took per message (all outcomes).",
+            labels=["actor", "pool"],
+        )
         failures = CounterMetricFamily(
-            "pvara_task_failures", "Actor runs that raised (each attempt counts).",
-            labels=["actor", "pool"])
+            "pvara_task_failures",
+            "Actor runs that raised (each attempt counts).",
+            labels=["actor", "pool"],
+        )
         for (actor, pool), values in sorted(series.items()):
             cumulative, buckets = 0.0, []
             for bound in DURATION_BUCKETS:
@@ -266,12 +299,16 @@ class PipelineCollector(Collector):
 
     def _llm(self) -> Iterator[Metric]:
         tokens = CounterMetricFamily(
-            "pvara_llm_tokens", "LLM tokens used, by provider and kind.",
-            labels=["provider", "kind"])
+            "pvara_llm_tokens",
+            "LLM tokens used, by provider and kind.",
+            labels=["provider", "kind"],
+        )
         cost = CounterMetricFamily(
-            "pvara_llm_cost_usd", "LLM spend in USD, by provider.", labels=["provider"])
+            "pvara_llm_cost_usd", "LLM spend in USD, by provider.", labels=["provider"]
+        )
         today = GaugeMetricFamily(
-            "pvara_llm_cost_usd_today", "LLM spend in USD since 00:00 UTC.", labels=["provider"])
+            "pvara_llm_cost_usd_today", "LLM spend in USD since 00:00 UTC.", labels=["provider"]
+        )
         try:
             usage: list[dict[str, Any]] = self.sources.llm.get()
         except Exception as exc:
@@ -283,7 +320,8 @@ class PipelineCollector(Collector):
             cost.add_metric([row["provider"]], float(row["cost"] or 0))
             today.add_metric([row["provider"]], float(row["cost_today"] or 0))
         budget = GaugeMetricFamily(
-            "pvara_llm_budget_remaining_usd", "LLM budget left, per scope.", labels=["scope"])
+            "pvara_llm_budget_remaining_usd", "LLM budget left, per scope.", labels=["scope"]
+        )
         for scope, remaining in sorted(self.sources.budgets().items()):
             budget.add_metric([scope], remaining)
         yield from (tokens, cost, today, budget)
@@ -291,9 +329,12 @@ class PipelineCollector(Collector):
     def _scheduler(self) -> Iterator[Metric]:
         last = GaugeMetricFamily(
             "pvara_scheduler_last_success_timestamp_seconds",
-            "When a scheduler job last finished successfully.", labels=["job"])
+            "When a scheduler job last finished successfully.",
+            labels=["job"],
+        )
         failed = CounterMetricFamily(
-            "pvara_scheduler_failures", "Scheduler job runs that failed.", labels=["job"])
+            "pvara_scheduler_failures", "Scheduler job runs that failed.", labels=["job"]
+        )
         try:
             rows = self.sources.scheduler_runs()
         except Exception as exc:
@@ -313,8 +354,10 @@ class Metrics:
     def __init__(self, sources: OpsSources) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.http = Histogram(
-            "pvara_http_request_duration_seconds", "HTTP request latency by route template.",
-            ["method", "route", "status"], registry=self.registry,
+            "pvara_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ["method", "route", "status"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.registry.register(PipelineCollector(sources))
@@ -327,7 +370,7 @@ class HttpMetricsMiddleware(ASGIMiddleware):
         self.histogram = histogram
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await next_app(scope, receive, send)
             return
         status = 500
@@ -344,4 +387,5 @@ class HttpMetricsMiddleware(ASGIMiddleware):
         finally:
             route = scope.get("path_template") or "unmatched"
             self.histogram.labels(scope.get("method", "GET"), route, str(status)).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )

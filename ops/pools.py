@@ -26,6 +26,10 @@ class ScaleError(ValueError):
     """A scale request names an unknown pool or a count out of range."""
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def desired_key(group: str) -> str:
     return f"pvara:pools:desired:{group}"
 
@@ -68,8 +72,8 @@ class PoolStatus:
 
 def desired(client: redis.Redis, settings: Settings, group: str | None = None) -> dict[str, int]:
     """Desired processes per pool for ``group``; unset pools default to ``worker_processes``."""
-    raw: Mapping[bytes, bytes] = client.hgetall(desired_key(group or settings.worker_group))
-    stored = {k.decode(): int(v) for k, v in raw.items()}
+    raw = client.hgetall(desired_key(group or settings.worker_group))
+    stored = {_text(k): int(v) for k, v in raw.items()}
     return {pool: stored.get(pool, settings.worker_processes) for pool in POOLS}
 
 
@@ -87,8 +91,10 @@ def scale(
         if not 0 <= count <= MAX_PROCESSES:
             raise ScaleError(f"{pool}: {count} is outside 0..{MAX_PROCESSES}")
     if changes:
-        client.hset(desired_key(group or settings.worker_group),
-                    mapping={k: str(v) for k, v in changes.items()})
+        client.hset(
+            desired_key(group or settings.worker_group),
+            mapping={k: str(v) for k, v in changes.items()},
+        )
     return desired(client, settings, group)
 
 
@@ -110,7 +116,7 @@ def workers(
     stale_after = max(3 * settings.worker_heartbeat_s, 5.0)
     now = time.time()
     found: list[WorkerInfo] = []
-    stale: list[bytes] = []
+    stale: list[bytes | str] = []
     for key, raw in client.hgetall(WORKERS_KEY).items():
         beat = json.loads(raw)
         if now - float(beat.get("last_seen", 0)) > stale_after:
@@ -118,13 +124,20 @@ def workers(
             continue
         if group is not None and beat.get("group") != group:
             continue
-        found.append(WorkerInfo(
-            key=key.decode(), host=beat["host"], pid=int(beat["pid"]),
-            group=beat.get("group", "default"), pools=list(beat.get("pools", [])),
-            threads=int(beat.get("threads", 0)), started=float(beat.get("started", 0)),
-            last_seen=float(beat["last_seen"]), processed=int(beat.get("processed", 0)),
-            failed=int(beat.get("failed", 0)),
-        ))
+        found.append(
+            WorkerInfo(
+                key=_text(key),
+                host=beat["host"],
+                pid=int(beat["pid"]),
+                group=beat.get("group", "default"),
+                pools=list(beat.get("pools", [])),
+                threads=int(beat.get("threads", 0)),
+                started=float(beat.get("started", 0)),
+                last_seen=float(beat["last_seen"]),
+                processed=int(beat.get("processed", 0)),
+                failed=int(beat.get("failed", 0)),
+            )
+        )
     if stale:
         client.hdel(WORKERS_KEY, *stale)
     return sorted(found, key=lambda w: (w.host, w.pid))
@@ -160,7 +173,7 @@ def in_flight(client: redis.Redis, pools: Iterable[str] = POOLS) -> dict[str, in
     pipe = client.pipeline(transaction=False)
     for worker_id in worker_ids:
         for pool in pools:
-            pipe.scard(f"{NAMESPACE}:__acks__.{worker_id.decode()}.{pool}")
+            pipe.scard(f"{NAMESPACE}:__acks__.{_text(worker_id)}.{pool}")
     counts = iter(pipe.execute())
     totals = dict.fromkeys(pools, 0)
     for _ in worker_ids:
@@ -187,12 +200,20 @@ def pool_status(
     rows = []
     for pool in POOLS:
         serving = [w.key for w in live if pool in w.pools]
-        rows.append(PoolStatus(
-            pool=pool, queue_depth=int(next(sizes)), delayed=int(next(sizes)),
-            dead=int(next(sizes)), in_flight=flying[pool], desired=want[pool],
-            actual=len(serving), processed_1m=sum(recent[pool]["processed"]),
-            failed_1m=sum(recent[pool]["failed"]), workers=serving,
-        ))
+        rows.append(
+            PoolStatus(
+                pool=pool,
+                queue_depth=int(next(sizes)),
+                delayed=int(next(sizes)),
+                dead=int(next(sizes)),
+                in_flight=flying[pool],
+                desired=want[pool],
+                actual=len(serving),
+                processed_1m=sum(recent[pool]["processed"]),
+                failed_1m=sum(recent[pool]["failed"]),
+                workers=serving,
+            )
+        )
     return rows
 
 
@@ -203,12 +224,29 @@ def recent_failures(client: redis.Redis, count: int = 20) -> list[dict[str, Any]
 
 def format_pool_table(rows: Iterable[PoolStatus]) -> str:
     """The pool table as fixed-width text."""
-    header = ("pool", "queued", "delayed", "in flight", "dead", "desired", "actual",
-              "done/1m", "failed/1m")
+    header = (
+        "pool",
+        "queued",
+        "delayed",
+        "in flight",
+        "dead",
+        "desired",
+        "actual",
+        "done/1m",
+        "failed/1m",
+    )
     lines = [f"{header[0]:<12}" + "".join(f"{h:>10}" for h in header[1:])]
     for r in rows:
-        cells = (r.queue_depth, r.delayed, r.in_flight, r.dead, r.desired, r.actual,
-                 r.processed_1m, r.failed_1m)
+        cells = (
+            r.queue_depth,
+            r.delayed,
+            r.in_flight,
+            r.dead,
+            r.desired,
+            r.actual,
+            r.processed_1m,
+            r.failed_1m,
+        )
         lines.append(f"{r.pool:<12}" + "".join(f"{c:>10}" for c in cells))
     return "\n".join(lines)
 

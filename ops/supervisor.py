@@ -11,6 +11,7 @@ its broker heartbeat expires (``queue_heartbeat_timeout_ms``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -47,10 +48,8 @@ class _Process:
         return self.proc.poll() is None
 
     def signal(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 class Supervisor:
@@ -81,8 +80,10 @@ class Supervisor:
         for pool in self.pools:
             procs = self.running[pool]
             for dead in [p for p in procs if not p.alive()]:
-                log.warning("pool process exited", extra={
-                    "pool": pool, "pid": dead.pid, "returncode": dead.proc.returncode})
+                log.warning(
+                    "pool process exited",
+                    extra={"pool": pool, "pid": dead.pid, "returncode": dead.proc.returncode},
+                )
                 procs.remove(dead)
             while len(procs) < want[pool]:
                 procs.append(self._start(pool))
@@ -97,8 +98,10 @@ class Supervisor:
 
     def run(self, stop: threading.Event) -> None:
         """Reconcile until ``stop`` is set, then stop every process gracefully."""
-        log.info("supervisor started", extra={"pools": list(self.pools),
-                                              "group": self.settings.worker_group})
+        log.info(
+            "supervisor started",
+            extra={"pools": list(self.pools), "group": self.settings.worker_group},
+        )
         try:
             while not stop.is_set():
                 try:
@@ -123,10 +126,8 @@ class Supervisor:
             proc.signal(signal.SIGKILL)
             proc.proc.wait(5)
         self.stopping.clear()
-        try:
+        with contextlib.suppress(redis.RedisError):
             self.client.delete(self.key)
-        except redis.RedisError:
-            pass
 
     def _start(self, pool: str) -> _Process:
         argv = worker_argv(self.settings, pool, 1, self.threads)
@@ -147,15 +148,23 @@ class Supervisor:
             if not proc.alive():
                 self.stopping.remove(proc)
             elif time.monotonic() - (proc.stopping_since or 0) > grace:
-                log.warning("pool process ignored SIGTERM; killing",
-                            extra={"pool": proc.pool, "pid": proc.pid})
+                log.warning(
+                    "pool process ignored SIGTERM; killing",
+                    extra={"pool": proc.pool, "pid": proc.pid},
+                )
                 proc.signal(signal.SIGKILL)
 
     def _report(self, counts: dict[str, int]) -> None:
-        state = {"host": socket.gethostname(), "pid": os.getpid(), "running": counts,
-                 "stopping": len(self.stopping), "ts": time.time()}
-        self.client.set(self.key, json.dumps(state),
-                        ex=max(10, int(5 * self.settings.supervisor_reconcile_s)))
+        state = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "running": counts,
+            "stopping": len(self.stopping),
+            "ts": time.time(),
+        }
+        self.client.set(
+            self.key, json.dumps(state), ex=max(10, int(5 * self.settings.supervisor_reconcile_s))
+        )
 
 
 def run_supervisor(settings: Settings, pools: Sequence[str], threads: int | None) -> None:

@@ -62,7 +62,8 @@ def _overview(ops: OpsSources) -> dict[str, Any]:
         "series": pool_state.series(ops.redis, buckets=60),
         "workers": [w.as_dict() for w in pool_state.workers(ops.redis, settings)],
         "kafka": {
-            "group": ops.kafka.group, "topic": ops.kafka.topic,
+            "group": ops.kafka.group,
+            "topic": ops.kafka.topic,
             "partitions": [{"partition": p, "lag": n} for p, n in sorted(lag.items())],
             "total": sum(lag.values()),
         },
@@ -72,9 +73,13 @@ def _overview(ops: OpsSources) -> dict[str, Any]:
         "llm": {
             "spend_today_usd": sum(float(r["cost_today"] or 0) for r in llm),
             "by_provider": [
-                {"provider": r["provider"], "cost_usd": float(r["cost"] or 0),
-                 "cost_today_usd": float(r["cost_today"] or 0),
-                 "tokens": int((r["prompt"] or 0) + (r["completion"] or 0))} for r in llm
+                {
+                    "provider": r["provider"],
+                    "cost_usd": float(r["cost"] or 0),
+                    "cost_today_usd": float(r["cost_today"] or 0),
+                    "tokens": int((r["prompt"] or 0) + (r["completion"] or 0)),
+                }
+                for r in llm
             ],
             "budget_remaining_usd": ops.budgets(),
         },
@@ -105,8 +110,11 @@ def _check_queue(queue: str) -> None:
         raise ProblemError(404, "unknown_pool", f"No pool {queue!r}.")
 
 
-@get("/deadletters/{queue:str}/{message_id:str}", sync_to_thread=True,
-     summary="One dead message, whole")
+@get(
+    "/deadletters/{queue:str}/{message_id:str}",
+    sync_to_thread=True,
+    summary="One dead message, whole",
+)
 def inspect_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]:
     _check_queue(queue)
     raw = ops.redis.hget(f"dramatiq:{queue}.XQ.msgs", message_id)
@@ -116,8 +124,12 @@ def inspect_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]
     return body
 
 
-@post("/deadletters/{queue:str}/{message_id:str}/replay", sync_to_thread=True, status_code=200,
-      summary="Enqueue a dead message again with fresh retries")
+@post(
+    "/deadletters/{queue:str}/{message_id:str}/replay",
+    sync_to_thread=True,
+    status_code=200,
+    summary="Enqueue a dead message again with fresh retries",
+)
 def replay_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]:
     _check_queue(queue)
     if not deadletters.replay(ops.redis, create_broker(ops.settings), queue, message_id):
@@ -125,8 +137,12 @@ def replay_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]:
     return {"replayed": message_id, "queue": queue}
 
 
-@delete("/deadletters/{queue:str}/{message_id:str}", sync_to_thread=True, status_code=200,
-        summary="Drop a dead message for good")
+@delete(
+    "/deadletters/{queue:str}/{message_id:str}",
+    sync_to_thread=True,
+    status_code=200,
+    summary="Drop a dead message for good",
+)
 def delete_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]:
     _check_queue(queue)
     if not deadletters.delete(ops.redis, queue, message_id):
@@ -141,8 +157,9 @@ async def dashboard_page() -> str:
 
 
 @get("/metrics", opt=PUBLIC, sync_to_thread=True, include_in_schema=False)
-def metrics(request: Request[Any, Any, Any], ops_metrics: Metrics,
-            ops: OpsSources) -> Response[bytes]:
+def metrics(
+    request: Request[Any, Any, Any], ops_metrics: Metrics, ops: OpsSources
+) -> Response[bytes]:
     """Prometheus text format. With ``ops_token`` set, scrapers must send it as a bearer."""
     token = ops.settings.ops_token.get_secret_value()
     if token and request.headers.get("authorization", "") != f"Bearer {token}":
@@ -164,13 +181,23 @@ class OpsPlugin(InitPluginProtocol):
             "ops_metrics": Provide(lambda: self.metrics, sync_to_thread=False),
         }
         api = Router(
-            "/api/v1/ops", route_handlers=[overview, list_pools, scale_pools, inspect_dead,
-                                           replay_dead, delete_dead],
-            guards=[self.guard], dependencies=deps, tags=["ops"],
+            "/api/v1/ops",
+            route_handlers=[
+                overview,
+                list_pools,
+                scale_pools,
+                inspect_dead,
+                replay_dead,
+                delete_dead,
+            ],
+            guards=[self.guard],
+            dependencies=deps,
+            tags=["ops"],
         )
         public = Router("/", route_handlers=[dashboard_page, metrics], dependencies=deps)
         static = create_static_files_router(
-            "/ops/static", directories=[STATIC_DIR], opt=PUBLIC, include_in_schema=False)
+            "/ops/static", directories=[STATIC_DIR], opt=PUBLIC, include_in_schema=False
+        )
         app_config.route_handlers.extend([api, public, static])
         app_config.middleware.insert(0, HttpMetricsMiddleware(self.metrics.http))
         app_config.on_shutdown.append(self.sources.close)

@@ -36,7 +36,7 @@ class JobContext:
     """What a job may use: settings, a PostgreSQL pool, the broker and Redis."""
 
     settings: Settings
-    pool: ConnectionPool
+    pool: ConnectionPool[Any]
     broker: dramatiq.Broker
     redis: redis.Redis
 
@@ -68,8 +68,9 @@ def _month_start(months_back: int, today: date) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def archive_partitions(conn: psycopg.Connection[Any], retention_months: int,
-                       today: date | None = None) -> list[str]:
+def archive_partitions(
+    conn: psycopg.Connection[Any], retention_months: int, today: date | None = None
+) -> list[str]:
     """Detach monthly partitions that end before the retention cutoff; move them to ``archive``.
 
     A partition for month M is archived once M is more than ``retention_months`` months before
@@ -77,15 +78,19 @@ def archive_partitions(conn: psycopg.Connection[Any], retention_months: int,
     Runs in the caller's transaction; returns the archived names.
     """
     cutoff = _month_start(retention_months, today or datetime.now(UTC).date())
-    rows = conn.cursor(row_factory=dict_row).execute(
-        "SELECT c.relname AS name, p.relname AS parent"
-        "  FROM pg_inherits i"
-        "  JOIN pg_class c ON c.oid = i.inhrelid"
-        "  JOIN pg_class p ON p.oid = i.inhparent"
-        "  JOIN pg_namespace n ON n.oid = p.relnamespace"
-        " WHERE p.relname = ANY(%s) AND n.nspname = current_schema()",
-        (list(PARTITIONED_TABLES),),
-    ).fetchall()
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            "SELECT c.relname AS name, p.relname AS parent"
+            "  FROM pg_inherits i"
+            "  JOIN pg_class c ON c.oid = i.inhrelid"
+            "  JOIN pg_class p ON p.oid = i.inhparent"
+            "  JOIN pg_namespace n ON n.oid = p.relnamespace"
+            " WHERE p.relname = ANY(%s) AND n.nspname = current_schema()",
+            (list(PARTITIONED_TABLES),),
+        )
+        .fetchall()
+    )
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(ARCHIVE_SCHEMA)))
     conn.execute("SET LOCAL lock_timeout = '5s'")
     archived: list[str] = []
@@ -94,10 +99,16 @@ def archive_partitions(conn: psycopg.Connection[Any], retention_months: int,
         match = _PARTITION_NAME.search(name)
         if match is None or date(int(match[1]), int(match[2]), 1) >= cutoff:
             continue
-        conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
-            sql.Identifier(parent), sql.Identifier(name)))
-        conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
-            sql.Identifier(name), sql.Identifier(ARCHIVE_SCHEMA)))
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
+                sql.Identifier(parent), sql.Identifier(name)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                sql.Identifier(name), sql.Identifier(ARCHIVE_SCHEMA)
+            )
+        )
         log.info("partition archived", extra={"partition": name, "schema": ARCHIVE_SCHEMA})
         archived.append(f"{ARCHIVE_SCHEMA}.{name}")
     return archived
@@ -127,8 +138,11 @@ def sweep_stuck(ctx: JobContext) -> dict[str, Any]:
     """
     after = ctx.settings.sweeper_stuck_after_s
     with ctx.pool.connection() as conn:
-        rows = conn.cursor(row_factory=dict_row).execute(_STUCK_SQL, ([S.RECEIVED.value, S.SCREENING.value], after,
-                                         _SWEEP_BATCH)).fetchall()
+        rows = (
+            conn.cursor(row_factory=dict_row)
+            .execute(_STUCK_SQL, ([S.RECEIVED.value, S.SCREENING.value], after, _SWEEP_BATCH))
+            .fetchall()
+        )
     enqueued = {PARSE: 0, SCORE: 0}
     for row in rows:
         app_id, status = str(row["id"]), str(row["status"])
@@ -157,14 +171,34 @@ def expire_offers(ctx: JobContext) -> dict[str, Any]:
 
 
 JOBS: tuple[Job, ...] = (
-    Job("create_partitions", "15 2 * * *", create_partitions,
-        "monthly partitions ahead of time (daily)"),
-    Job("refresh_metrics", "0 * * * *", refresh_metrics,
-        "application_metrics refreshed concurrently (hourly)"),
-    Job("retention", "45 3 * * *", retention,
-        "partitions past retention detached into the archive schema (daily)"),
-    Job("sweep_stuck", "*/5 * * * *", sweep_stuck,
-        "re-enqueue applications stuck in received/screening (every 5 minutes)"),
-    Job("expire_offers", "*/10 * * * *", expire_offers,
-        "pending offers past their expiry become expired (every 10 minutes)"),
+    Job(
+        "create_partitions",
+        "15 2 * * *",
+        create_partitions,
+        "monthly partitions ahead of time (daily)",
+    ),
+    Job(
+        "refresh_metrics",
+        "0 * * * *",
+        refresh_metrics,
+        "application_metrics refreshed concurrently (hourly)",
+    ),
+    Job(
+        "retention",
+        "45 3 * * *",
+        retention,
+        "partitions past retention detached into the archive schema (daily)",
+    ),
+    Job(
+        "sweep_stuck",
+        "*/5 * * * *",
+        sweep_stuck,
+        "re-enqueue applications stuck in received/screening (every 5 minutes)",
+    ),
+    Job(
+        "expire_offers",
+        "*/10 * * * *",
+        expire_offers,
+        "pending offers past their expiry become expired (every 10 minutes)",
+    ),
 )

@@ -8,6 +8,7 @@ asks the server for TCP keepalives so the backend is dropped within ~15 s.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -39,9 +40,14 @@ class LeaderLock:
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(
-                    self._settings.effective_database_url, autocommit=True,
-                    application_name="pvara-scheduler", connect_timeout=5,
-                    keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+                    self._settings.effective_database_url,
+                    autocommit=True,
+                    application_name="pvara-scheduler",
+                    connect_timeout=5,
+                    keepalives=1,
+                    keepalives_idle=5,
+                    keepalives_interval=2,
+                    keepalives_count=3,
                     options=_SERVER_KEEPALIVES,
                 )
             row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
@@ -65,10 +71,8 @@ class LeaderLock:
     def release(self) -> None:
         """Give up leadership and close the session."""
         if self._conn is not None and self.held:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
-            except psycopg.Error:
-                pass
         self._drop()
 
     def _drop(self) -> None:

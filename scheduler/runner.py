@@ -70,14 +70,14 @@ class Scheduler:
         settings: Settings,
         *,
         jobs: Sequence[Job] | None = None,
-        pool: ConnectionPool | None = None,
+        pool: ConnectionPool[Any] | None = None,
         broker: dramatiq.Broker | None = None,
     ) -> None:
         self.settings = settings
         self.jobs = list(jobs) if jobs is not None else configured_jobs(settings)
         self.runner = f"{socket.gethostname()}:{os.getpid()}"
         self.lock = LeaderLock(settings)
-        self._pool = pool
+        self._pool: ConnectionPool[Any] | None = pool
         self._broker = broker
         self._redis: redis.Redis | None = None
         self._seen: dict[str, datetime] = {}  # job → latest occurrence already claimed/seen
@@ -135,24 +135,36 @@ class Scheduler:
         with self._context().pool.connection() as conn:
             conn.execute(
                 "UPDATE scheduler_runs SET finished_at = now(), status = %s, detail = %s"
-                " WHERE id = %s", (status, Jsonb(detail), run_id))
+                " WHERE id = %s",
+                (status, Jsonb(detail), run_id),
+            )
             conn.commit()
-        log.info("scheduler job ran", extra={
-            "job": job.name, "scheduled_for": occurrence.isoformat(), "status": status,
-            "detail": json.dumps(detail, default=str)})
+        log.info(
+            "scheduler job ran",
+            extra={
+                "job": job.name,
+                "scheduled_for": occurrence.isoformat(),
+                "status": status,
+                "detail": json.dumps(detail, default=str),
+            },
+        )
 
     def run(self, stop: threading.Event) -> None:
         """Follow or lead until ``stop`` is set; leadership is released on the way out."""
-        log.info("scheduler started", extra={
-            "runner": self.runner, "jobs": {j.name: j.cron for j in self.jobs}})
+        log.info(
+            "scheduler started",
+            extra={"runner": self.runner, "jobs": {j.name: j.cron for j in self.jobs}},
+        )
         leading = False
         try:
             while not stop.is_set():
                 held = self.lock.try_acquire()
                 if held != leading:
                     leading = held
-                    log.info("scheduler leadership " + ("acquired" if held else "lost"),
-                             extra={"runner": self.runner})
+                    log.info(
+                        "scheduler leadership " + ("acquired" if held else "lost"),
+                        extra={"runner": self.runner},
+                    )
                 if held:
                     self.run_due()
                 stop.wait(self.settings.scheduler_poll_s)

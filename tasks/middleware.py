@@ -28,6 +28,7 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from core.logs import application_id_var, configure_logging
@@ -67,7 +68,7 @@ def stats_key(pool: str, bucket: int) -> str:
     return f"{STATS_PREFIX}:{pool}:{bucket}"
 
 
-def _application_id(message: dramatiq.Message[Any]) -> str | None:
+def _application_id(message: MessageProxy) -> str | None:
     candidate = message.kwargs.get("application_id") or (message.args[0] if message.args else None)
     if isinstance(candidate, str):
         try:
@@ -105,7 +106,8 @@ class PoolStats(Middleware):
         configure_logging(os.environ.get("PVARA_LOG_LEVEL", "INFO"))
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        queues = sorted(worker.queues) if worker.queues else list(POOLS)
+        whitelist = getattr(worker, "consumer_whitelist", None)
+        queues = sorted(whitelist) if whitelist else list(POOLS)
         self._worker_key = f"{socket.gethostname()}:{os.getpid()}"
         self._heartbeat = {
             "host": socket.gethostname(),
@@ -131,16 +133,14 @@ class PoolStats(Middleware):
             log.warning("could not flush worker statistics at shutdown")
 
     # --- messages -----------------------------------------------------------------------------
-    def before_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message[Any]
-    ) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._local.started = time.perf_counter()
         self._local.token = application_id_var.set(_application_id(message))
 
     def after_process_message(
         self,
         broker: dramatiq.Broker,
-        message: dramatiq.Message[Any],
+        message: MessageProxy,
         *,
         result: Any = None,
         exception: BaseException | None = None,

@@ -140,7 +140,7 @@ class AnthropicProvider(RepairingAdapter[_Conversation, Message]):
         self, conversation: _Conversation, reply: Reply[Message], error: str
     ) -> _Conversation:
         blocks: list[Any] = []
-        tool_use_id: str | None = None
+        tool_use_ids: list[str] = []
         for block in reply.raw.content:
             if block.type == "text" and block.text:
                 blocks.append({"type": "text", "text": block.text})
@@ -148,22 +148,21 @@ class AnthropicProvider(RepairingAdapter[_Conversation, Message]):
                 blocks.append(
                     {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
                 )
-                tool_use_id = tool_use_id or block.id
-        follow_up: MessageParam
-        if tool_use_id is not None:
-            follow_up = {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": tool_use_id,
-                        "is_error": True,
-                        "content": repair_request(error),
-                    }
-                ],
-            }
-        else:
-            follow_up = {"role": "user", "content": repair_request(error)}
+                tool_use_ids.append(block.id)
+        # Every tool_use must be answered by a tool_result in the next user turn.
+        follow_up: MessageParam = {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": tool_use_id,
+                    "is_error": True,
+                    "content": repair_request(error),
+                }
+                for tool_use_id in tool_use_ids
+            ]
+            or repair_request(error),
+        }
         # An empty assistant turn is rejected by the API; consecutive user turns are merged.
         previous: list[MessageParam] = [{"role": "assistant", "content": blocks}] if blocks else []
         system, messages = conversation

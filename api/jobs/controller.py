@@ -1,0 +1,125 @@
+"""``/api/v1/jobs`` (HR and the public listing), criteria, shortlist, rebuilds, ``/tasks``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, cast
+
+from litestar import Controller, Request, Response, get, patch, post, put
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_304_NOT_MODIFIED
+
+from api.jobs import service
+from api.jobs.schemas import (
+    CriteriaIn,
+    CriteriaOut,
+    JobIn,
+    JobOut,
+    JobPatch,
+    PublicJobPage,
+    ShortlistOut,
+    TaskAccepted,
+    TaskOut,
+)
+from api.security import DEPENDENCIES, HR, HR_OR_OPS, PUBLIC, SECURITY, OrgSession, SecurityState
+from api.state import ApiState
+from core.domain import JobTier
+
+
+class JobsController(Controller):
+    path = "/api/v1/jobs"
+    tags = ["jobs"]
+    dependencies = DEPENDENCIES
+    security = SECURITY
+
+    @get(
+        "", opt=PUBLIC, security=[], summary="Open jobs (public, cached; ETag/If-None-Match)",
+        responses={304: ResponseSpec(None, description="Not modified (ETag matched)")},
+    )
+    async def public_listing(
+        self,
+        request: Request[Any, Any, Any],
+        state_: ApiState,
+        organization: Annotated[str | None, Parameter(max_length=63,
+                                description="Organization slug")] = None,
+        department: Annotated[str | None, Parameter(max_length=100)] = None,
+        location: Annotated[str | None, Parameter(max_length=100)] = None,
+        tier: JobTier | None = None,
+        q: Annotated[str | None, Parameter(max_length=100, description="Words in title or "
+                                           "description")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, Parameter(ge=0, le=10_000)] = 0,
+    ) -> Response[PublicJobPage]:
+        filters = {"organization": organization, "department": department,
+                   "location": location, "tier": str(tier) if tier else None, "q": q,
+                   "limit": limit, "offset": offset}
+        body, etag = await service.public_jobs(state_, filters)
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
+        if _etag_matches(request.headers.get("if-none-match"), etag):
+            return cast(Response[PublicJobPage],
+                        Response(None, status_code=HTTP_304_NOT_MODIFIED, headers=headers))
+        return Response(PublicJobPage.model_validate_json(body), headers=headers)
+
+    @post("", guards=[HR], summary="Create a job (admin, hr)")
+    async def create(self, session: OrgSession, data: JobIn) -> JobOut:
+        return await service.create_job(session, data)
+
+    @get("/{job_id:uuid}", guards=[HR_OR_OPS], summary="A job of the caller's organization")
+    async def read(self, session: OrgSession, job_id: uuid.UUID) -> JobOut:
+        return await service.read_job(session, job_id)
+
+    @patch("/{job_id:uuid}", guards=[HR], summary="Change a job (admin, hr)")
+    async def update(self, session: OrgSession, job_id: uuid.UUID, data: JobPatch) -> JobOut:
+        return await service.update_job(session, job_id, data)
+
+    @post("/{job_id:uuid}/close", guards=[HR], status_code=HTTP_200_OK,
+          summary="Close a job: no more applications (admin, hr)")
+    async def close(self, session: OrgSession, job_id: uuid.UUID) -> JobOut:
+        return await service.close_job(session, job_id)
+
+    @put("/{job_id:uuid}/criteria", guards=[HR],
+         summary="New version of the screening criteria, tier and webhook (admin, hr)",
+         description="`criteria` follows the published schema of screening.criteria.Criteria.")
+    async def put_criteria(
+        self, session: OrgSession, job_id: uuid.UUID, data: CriteriaIn
+    ) -> CriteriaOut:
+        return await service.put_criteria(session, job_id, data)
+
+    @get("/{job_id:uuid}/criteria", guards=[HR_OR_OPS], summary="Current criteria version")
+    async def get_criteria(self, session: OrgSession, job_id: uuid.UUID) -> CriteriaOut:
+        return await service.read_criteria(session, job_id)
+
+    @get("/{job_id:uuid}/shortlist", guards=[HR_OR_OPS],
+         summary="Current shortlist: rank, score, reasoning, skills, contact")
+    async def shortlist(self, session: OrgSession, job_id: uuid.UUID) -> ShortlistOut:
+        return await service.read_shortlist(session, job_id)
+
+    @post("/{job_id:uuid}/shortlist/rebuild", guards=[HR_OR_OPS], status_code=HTTP_202_ACCEPTED,
+          summary="Re-score stale applications, then rebuild the shortlist (a task)")
+    async def rebuild(
+        self, session: OrgSession, security: SecurityState, job_id: uuid.UUID
+    ) -> TaskAccepted:
+        return await service.request_rebuild(session, security, job_id)
+
+
+class TasksController(Controller):
+    path = "/api/v1/tasks"
+    tags = ["tasks"]
+    dependencies = DEPENDENCIES
+    security = SECURITY
+    guards = [HR_OR_OPS]
+
+    @get("/{task_id:str}", summary="State of a task (queued, running, succeeded, failed)")
+    async def read(
+        self, session: OrgSession,
+        task_id: Annotated[str, Parameter(max_length=64, pattern=r"^[0-9a-f]{32}$")],
+    ) -> TaskOut:
+        return await service.read_task(session, task_id)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in candidates or etag in candidates
