@@ -37,6 +37,8 @@ demo: migrate
 
 bench: migrate
 	$(BIN)/python bench/ingress.py
+	$(BIN)/python bench/screening_eval.py
+	$(BIN)/python bench/screening_throughput.py
 
 down:
 	-$(PVARA) services down

@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from api.auth.controller import AuthController, UsersController
+from api.candidates.controller import CandidatesController, HrApplicationsController
+from api.jobs.controller import JobsController, TasksController
 from api.ratelimit import IpRateLimitMiddleware
 from api.security import AuthMiddleware
 
-CONTROLLERS: list[Any] = [AuthController, UsersController]
+CONTROLLERS: list[Any] = [
+    AuthController, UsersController, JobsController, TasksController, HrApplicationsController,
+    CandidatesController,
+]
 
 #: Outermost first: count the IP, then authenticate (and count the user).
 MIDDLEWARE: list[Any] = [IpRateLimitMiddleware(), AuthMiddleware()]

@@ -176,6 +176,19 @@ def random_expectation(truth: dict[int, Ranking]) -> Agreement:
     return result
 
 
+def within_vacancy(scores_per_cv: dict[int, list[float]], truth: dict[int, Ranking]) -> float:
+    """Mean over vacancies of Spearman(score of CV for v, human relevance of v for CV)."""
+    rhos = []
+    for v in range(N_VACANCIES):
+        cvs = sorted(truth)
+        rho = spearman(
+            [scores_per_cv[cv][v] for cv in cvs], [relevance_of(truth[cv])[v] for cv in cvs]
+        )
+        if rho is not None:
+            rhos.append(rho)
+    return statistics.fmean(rhos) if rhos else float("nan")
+
+
 # ------------------------------------------------------------------------- rankers ---
 
 
@@ -291,6 +304,22 @@ def report(
                 f"{result.cell(result.ndcg3)}  {result.cell(result.ndcg5)}"
             )
         print()
+    print("   within each vacancy (how PVARA uses scores: ranking CVs for one job) — Spearman")
+    print("   over CVs between a ranker's score and the judge's relevance, mean of 5 vacancies:")
+    for judge in names:
+        cells = [
+            ("local", within_vacancy(ours, truth[judge])),
+            ("word overlap", within_vacancy(overlap, truth[judge])),
+        ]
+        for other in names:
+            if other != judge:
+                common = {cv: r for cv, r in truth[judge].items() if cv in truth[other]}
+                as_scores = {
+                    cv: [-truth[other][cv][v] for v in range(N_VACANCIES)] for cv in common
+                }
+                cells.append((other, within_vacancy(as_scores, common)))
+        print(f"   vs {judge}: " + ", ".join(f"{label} {rho:+.3f}" for label, rho in cells))
+    print()
     for name in names:
         means = [statistics.fmean(r[v] for r in truth[name].values()) for v in range(N_VACANCIES)]
         print(

@@ -98,7 +98,7 @@ class KafkaLag:
                 partitions = self._consumer.partitions_for_topic(self.topic) or set()
                 tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
                 ends = self._consumer.end_offsets(tps)
-                committed = self._admin.list_consumer_group_offsets(self.group)
+                committed = self._admin.list_group_offsets({self.group: tps}).get(self.group, {})
                 lag = {}
                 for tp in tps:
                     done = committed.get(tp)
@@ -384,6 +384,9 @@ class HttpMetricsMiddleware(ASGIMiddleware):
 
         try:
             await next_app(scope, receive, send_wrapper)
+        except Exception as exc:  # answered by an outer exception handler
+            status = int(getattr(exc, "status", None) or getattr(exc, "status_code", 500))
+            raise
         finally:
             route = scope.get("path_template") or "unmatched"
             self.histogram.labels(scope.get("method", "GET"), route, str(status)).observe(

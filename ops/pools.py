@@ -190,7 +190,7 @@ def pool_status(
     pipe = client.pipeline(transaction=False)
     for pool in POOLS:
         pipe.llen(f"{NAMESPACE}:{pool}")
-        pipe.zcard(f"{NAMESPACE}:{pool}.DQ")
+        pipe.llen(f"{NAMESPACE}:{pool}.DQ")
         pipe.zcard(f"{NAMESPACE}:{pool}.XQ")
     sizes = iter(pipe.execute())
     want = desired(client, settings, group)

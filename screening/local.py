@@ -31,9 +31,9 @@ When the criteria list no skills, they are taken from ``job_description``: skill
 passages nice-to-haves, "PHP, Python or Go" / "one of: …" lists become one either-of
 requirement, and benefits/EEO boilerplate is ignored.
 
-Résumé text is data: phrases that address a model (see :mod:`screening.injection`) are blanked
-before scoring, so they can neither add nor remove points, and the result is flagged
-``possible_prompt_injection`` (an "advance" becomes "review").
+Résumé text is data: a line (paragraph) holding a phrase that addresses a model (see
+:mod:`screening.injection`) is blanked before scoring, so it can neither add nor remove points,
+and the result is flagged ``possible_prompt_injection`` (an "advance" becomes "review").
 """
 
 from __future__ import annotations
@@ -118,10 +118,12 @@ _EDUCATION_RE = re.compile(
     r"\s+(?:degree|diploma)|a[\s-]levels?\b|matric(?:ulation)?\b|hssc\b|f\.?\s?sc\b))"
     r"|(?=[ml])(?P<d4>\b(?:master(?:'s|’s|s)?\s+(?:degree|of|in)\b|master(?:'s|’s)|masters\b"
     r"|m\.?\s?sc\b\.?|m\.s\.|m\.a\.|m\.?\s?tech\b|m\.?\s?eng\b|m\.e\.|m\.?b\.?a\b\.?|mca\b"
-    r"|m\.?\s?phil\b|llm\b|(?-i:MS|MA|ME)(?=\s*(?:in|of)\s|\s*[,(/]|\s+degree)))"
+    r"|m\.?\s?phil\b|llm\b|(?-i:MS|MA|ME)(?=\s*(?:in|of)\s|\s*[,(/]|\s+degree"
+    r"|\s+(?-i:(?!Office|SQL|Excel|Word|Access|Project|Teams|Dynamics|Visio|Azure|Windows"
+    r"|Power|Outlook|Exchange|SharePoint|Visual|Paint|Edge)[A-Z][a-z]))))"
     r"|(?=[bul])(?P<d3>\b(?:bachelor(?:'s|’s|s)?\b|b\.?\s?sc\b\.?|b\.s\.|b\.a\.|b\.?\s?tech\b|b\.?\s?eng\b"
     r"|b\.e\.|bba\b|bca\b|b\.?\s?com\b|llb\b|undergraduate\s+degree|undergrad\b|baccalaureate"
-    r"|(?-i:BS|BA|BE)(?=\s*(?:in|of)\s|\s*[,(/]|\s+degree|\s*$)))"
+    r"|(?-i:BS|BA|BE)(?=\s*(?:in|of)\s|\s*[,(/]|\s+degree|\s*$|\s+(?-i:[A-Z][a-z]))))"
     r"|(?=[adh])(?P<d2>\b(?:associate(?:'s|’s)?\s+(?:degree|of\s+(?:arts|science|applied))|a\.a\.s?\."
     r"|a\.s\.|diploma\b|hnd\b|higher\s+national\s+diploma)))",
     re.IGNORECASE | re.MULTILINE,
@@ -153,7 +155,10 @@ _CUE_RE = re.compile(
     r"(?P<must>\b(?:minimum\s+(?:required\s+)?(?:skills|qualifications|requirements)"
     r"|required\s+(?:skills|experience|qualifications)|basic\s+qualifications|requirements"
     r"|must\s+have|skills\s+required|what\s+you\s+need|you\s+(?:will\s+)?need|qualifications"
-    r"|required:|you\s+will\s+need|we\s+expect|essential)\b)"
+    r"|required:|you\s+will\s+need|we\s+expect)\b)"
+    # Duties describe the work, not what the candidate must bring.
+    r"|(?P<plain>\b(?:responsibilities|duties|what\s+you(?:'ll|\s+will)\s+(?:be\s+)?do(?:ing)?"
+    r"|day[\s-]to[\s-]day|in\s+this\s+role\s+you)\b)"
     r"|(?P<nice>\b(?:(?:nice[\s-]to[\s-]haves?|preferred|desired|desirable|optional|bonus"
     r"|additional|good\s+to\s+have)(?:\s+(?:qualifications|skills|experience|requirements))?"
     r"|not\s+required|a\s+plus|secondary\s+skills|would\s+be\s+(?:great|nice))\b)"
@@ -164,6 +169,7 @@ _CUE_RE = re.compile(
     r"|copyright)\b)",
     re.IGNORECASE,
 )
+_PARAGRAPH_RE = re.compile(r"\n(?![ \t]*(?:[-*•·–]|\d+[.)]))")
 _SENTENCE_NICE_RE = re.compile(
     r"\b(?:(?:is|are|would\s+be)\s+(?:a\s+|an\s+)?(?:plus|bonus|preferred|desired|desirable"
     r"|advantage|advantageous|nice\s+to\s+have)|a\s+plus|an\s+advantage|is\s+optional"
@@ -309,7 +315,7 @@ class LocalScreener:
         text = normalize_text(resume_text).replace("\r\n", "\n").replace("\r", "\n")
         spans = injection_spans(text)
         if spans:
-            text = _blank_sentences(text, spans)
+            text = _blank_lines(text, spans)
         profile = self._profile(criteria, job_description)
         resume = self._read_resume(text, profile)
         return _score(resume, profile, criteria, injected=bool(spans), taxonomy=self._taxonomy)
@@ -833,14 +839,13 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"[\s\-]+".join(words) + r"(?!\w)", re.IGNORECASE)
 
 
-def _blank_sentences(text: str, spans: Sequence[tuple[int, int]]) -> str:
-    """Replace each sentence holding an injection with spaces (offsets and lines kept)."""
+def _blank_lines(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """Replace every line holding an injection with spaces (offsets and line count kept)."""
     chars = list(text)
     for start, end in spans:
-        left = max(text.rfind(c, 0, start) for c in ".!?\n") + 1
-        ends = [i for i in (text.find(c, end) for c in ".!?\n") if i >= 0]
-        right = min(ends) if ends else len(text)
-        for i in range(left, right):
+        left = text.rfind("\n", 0, start) + 1
+        right = text.find("\n", end)
+        for i in range(left, right if right >= 0 else len(text)):
             if chars[i] != "\n":
                 chars[i] = " "
     return "".join(chars)
@@ -919,13 +924,20 @@ def _cue_regions(text: str) -> list[tuple[int, str]]:
     Boilerplate runs to the end unless an explicit requirement heading follows: company names
     such as "NatGen Preferred" inside an "About us" passage do not reopen the requirements.
     """
+    events = [(m.start(), m.lastgroup or "plain") for m in _CUE_RE.finditer(text)]
+    # A new paragraph (not a bullet under a heading) ends a required/preferred passage.
+    events += [(m.start(), "newline") for m in _PARAGRAPH_RE.finditer(text)]
     regions: list[tuple[int, str]] = []
     current = "plain"
-    for match in _CUE_RE.finditer(text):
-        kind = match.lastgroup or "plain"
-        if current == "boiler" and kind == "nice":
+    for position, kind in sorted(events):
+        if kind == "newline":
+            if current in ("must", "nice"):
+                kind = "plain"
+            else:
+                continue
+        elif current == "boiler" and kind == "nice":
             continue
-        regions.append((match.start(), kind))
+        regions.append((position, kind))
         current = kind
     return regions
 

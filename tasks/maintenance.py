@@ -28,7 +28,11 @@ def run(settings: Settings) -> dict[str, Any]:
 
 
 @dramatiq.actor(
-    actor_name=RUN_MAINTENANCE, queue_name=MAINTENANCE, max_retries=3, time_limit=600_000
+    actor_name=RUN_MAINTENANCE,
+    queue_name=MAINTENANCE,
+    max_retries=3,
+    time_limit=600_000,
+    max_age=3_600_000,
 )
 def run_maintenance() -> None:
     """Actor form of :func:`run` (the scheduler sends it on a clock)."""

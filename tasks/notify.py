@@ -45,6 +45,7 @@ _settings = _resources.settings()
     min_backoff=_settings.notify_min_backoff_ms,
     max_backoff=_settings.notify_max_backoff_ms,
     time_limit=int(_settings.webhook_timeout_s * 1000) + 30_000,
+    max_age=3 * 24 * 3_600_000,  # a webhook older than three days is dead-lettered
     throws=(WebhookRefusedError,),
 )
 def deliver_webhook(job_id: str, event: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
     min_backoff=1_000,
     max_backoff=60_000,
     time_limit=120_000,
+    max_age=7 * 24 * 3_600_000,  # the sweeper re-enqueues anything stuck in received
 )
 def parse_application(application_id: str) -> None:
     """Extract the résumé's text. Idempotent: only an application in ``received`` is parsed.

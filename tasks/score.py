@@ -45,6 +45,7 @@ VALUES (%(organization_id)s, %(application_id)s, %(job_id)s, %(provider)s, %(mod
     min_backoff=2_000,
     max_backoff=300_000,
     time_limit=300_000,
+    max_age=7 * 24 * 3_600_000,
 )
 def score_application(application_id: str) -> None:
     """Screen one application. Idempotent: only an application in ``screening`` is scored."""

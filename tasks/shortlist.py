@@ -59,6 +59,7 @@ def request_rebuild(job_id: uuid.UUID | str, *, delay_ms: int | None = None) -> 
     min_backoff=1_000,
     max_backoff=60_000,
     time_limit=120_000,
+    max_age=3_600_000,  # a newer rebuild supersedes it
 )
 def rebuild_shortlist(job_id: str, reason: str = "scores") -> int | None:
     """Rebuild one job's shortlist; returns the new version (None when nothing changed)."""

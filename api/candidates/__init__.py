@@ -1,0 +1,1 @@
+"""HR's view of applications: listing, detail, status changes; withdrawal and erasure."""

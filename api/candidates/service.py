@@ -1,0 +1,300 @@
+"""The HR application listing (filters, full-text search, keyset pagination), status changes
+through the one state machine (:data:`core.domain.TRANSITIONS`), candidate withdrawal and
+erasure of personal data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from api.candidates.schemas import (
+    ApplicationDetail,
+    ApplicationPage,
+    ApplicationSummary,
+    ErasureOut,
+    Sort,
+    StatusChangeOut,
+)
+from api.errors import ProblemError
+from api.security import OrgSession
+from api.state import ApiState
+from core.domain import ApplicationStatus, can_transition
+from core.events import APPLICATIONS_STATUS_CHANGED
+from core.outbox import add_event_async
+from core.pii import mask_cnic
+
+ERASED = "[erased]"
+
+_SUMMARY_COLUMNS = """
+a.id, a.job_id, a.status, a.ai_score, a.ai_recommendation, a.is_in_shortlist, a.shortlist_rank,
+a.needs_review, a.criteria_version, a.candidate_name, a.candidate_email, a.candidate_phone,
+a.submitted_at, a.created_at, a.status_changed_at, a.pii_erased_at
+"""
+
+_SEARCH = (
+    "to_tsvector('simple', coalesce(a.candidate_name, '') || ' ' || coalesce(a.resume_text, ''))"
+    " @@ websearch_to_tsquery('simple', %(q)s)"
+)
+
+#: sort → (key expression, direction)
+_SORTS: dict[str, tuple[str, str]] = {
+    "-created_at": ("a.created_at", "DESC"),
+    "created_at": ("a.created_at", "ASC"),
+    "-score": ("coalesce(a.ai_score, -1)", "DESC"),
+    "score": ("coalesce(a.ai_score, -1)", "ASC"),
+}
+
+_LOAD_SQL = """
+SELECT a.* FROM application_index i
+  JOIN applications a ON a.id = i.id AND a.created_at = i.created_at
+ WHERE i.id = %s AND i.organization_id = %s
+"""
+
+
+def _not_found(app_id: uuid.UUID) -> ProblemError:
+    return ProblemError(404, "application_not_found", f"No application {app_id}.")
+
+
+# --- listing -------------------------------------------------------------------------------
+
+
+def encode_cursor(sort: str, key: Any, app_id: uuid.UUID) -> str:
+    raw = json.dumps([sort, str(key), str(app_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, key, app_id = json.loads(raw)
+        if cursor_sort != sort:
+            raise ValueError("cursor of another sort order")
+        value = datetime.fromisoformat(key) if "created_at" in sort else Decimal(key)
+        return value, uuid.UUID(app_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError,
+            ArithmeticError) as exc:
+        raise ProblemError(400, "invalid_cursor", "The cursor is not valid here.") from exc
+
+
+async def list_applications(
+    session: OrgSession, *, filters: dict[str, Any], sort: Sort, limit: int,
+    cursor: str | None,
+) -> ApplicationPage:
+    """One page, newest/oldest or best/worst score first, continuing after ``cursor``.
+
+    Pagination is by key (sort key, id), never by offset: a page costs the same at any depth
+    and rows inserted meanwhile never shift or repeat what the caller already saw.
+    """
+    key_sql, direction = _SORTS[sort]
+    where = ["a.organization_id = %(org)s"]
+    params: dict[str, Any] = {"org": session.organization_id, "limit": limit + 1}
+    conditions = {
+        "job_id": "a.job_id = %(job_id)s",
+        "statuses": "a.status = ANY(%(statuses)s)",
+        "min_score": "a.ai_score >= %(min_score)s",
+        "max_score": "a.ai_score <= %(max_score)s",
+        "submitted_from": "a.created_at >= %(submitted_from)s",
+        "submitted_to": "a.created_at < %(submitted_to)s",
+        "shortlisted": "a.is_in_shortlist = %(shortlisted)s",
+        "q": _SEARCH,
+    }
+    for name, condition in conditions.items():
+        if filters.get(name) not in (None, []):
+            where.append(condition)
+            params[name] = filters[name]
+    if cursor:
+        params["ck"], params["ci"] = _decode_cursor(cursor, sort)
+        op = "<" if direction == "DESC" else ">"
+        where.append(f"({key_sql}, a.id) {op} (%(ck)s, %(ci)s)")
+    sql = (
+        f"SELECT {_SUMMARY_COLUMNS}, {key_sql} AS sort_key FROM applications a"
+        f" WHERE {' AND '.join(where)}"
+        f" ORDER BY {key_sql} {direction}, a.id {direction} LIMIT %(limit)s"
+    )
+    async with session.tx() as conn:
+        cur = await conn.execute(sql, params)
+        rows: list[Any] = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        key = last["sort_key"].isoformat() if "created_at" in sort else last["sort_key"]
+        next_cursor = encode_cursor(sort, key, last["id"])
+    return ApplicationPage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
+
+
+def _summary(row: dict[str, Any]) -> ApplicationSummary:
+    return ApplicationSummary(
+        id=row["id"], job_id=row["job_id"], status=row["status"],
+        score=float(row["ai_score"]) if row["ai_score"] is not None else None,
+        recommendation=row["ai_recommendation"], shortlisted=row["is_in_shortlist"],
+        shortlist_rank=row["shortlist_rank"], needs_review=row["needs_review"],
+        criteria_version=row["criteria_version"], candidate_name=row["candidate_name"],
+        candidate_email=row["candidate_email"], candidate_phone=row["candidate_phone"],
+        submitted_at=row["submitted_at"], status_changed_at=row["status_changed_at"],
+        erased=row["pii_erased_at"] is not None,
+    )
+
+
+async def read_application(session: OrgSession, app_id: uuid.UUID) -> ApplicationDetail:
+    async with session.tx() as conn:
+        row = await load(conn, app_id, session.organization_id)
+    if row is None:
+        raise _not_found(app_id)
+    return ApplicationDetail(
+        **_summary(row).model_dump(),
+        candidate_cnic_masked=mask_cnic(row["candidate_cnic"]) if not row["pii_erased_at"]
+        else ERASED,
+        status_reason=row["status_reason"], resume_media_type=row["resume_media_type"],
+        resume_text=row["resume_text"], resume_flags=row["resume_flags"] or [],
+        ai_reasoning=row["ai_reasoning"], skills_matched=row["ai_skills_matched"] or [],
+        skills_missing=row["ai_skills_missing"] or [], model_version=row["ai_model_version"],
+        screened_at=row["ai_screened_at"],
+    )
+
+
+# --- the state machine ---------------------------------------------------------------------
+
+
+async def load(
+    conn: AsyncConnection[Any], app_id: uuid.UUID, organization_id: uuid.UUID,
+    *, lock: bool = False,
+) -> dict[str, Any] | None:
+    """The application row (locked for update when ``lock``), or None."""
+    cur = await conn.execute(_LOAD_SQL + (" FOR UPDATE OF a" if lock else ""),
+                             (app_id, organization_id))
+    row: dict[str, Any] | None = await cur.fetchone()  # type: ignore[assignment]
+    return row
+
+
+async def change_status(
+    conn: AsyncConnection[Any], app: dict[str, Any], to: ApplicationStatus | str,
+    reason: str | None,
+) -> None:
+    """Move a (locked) application to ``to`` if a person may, and emit
+    ``applications.status_changed`` in the same transaction.
+
+    Raises:
+        ProblemError: 409 ``illegal_transition`` (naming from/to and the legal targets).
+    """
+    current = ApplicationStatus(app["status"])
+    target = ApplicationStatus(to)
+    if not can_transition(current, target, by_person=True):
+        raise ProblemError(
+            409, "illegal_transition",
+            f"An application cannot go from {current} to {target}.",
+            extra={"from": current, "to": target},
+        )
+    leaves_shortlist = target not in (ApplicationStatus.SHORTLISTED, ApplicationStatus.INTERVIEW,
+                                      ApplicationStatus.OFFER, ApplicationStatus.HIRED)
+    cur = await conn.execute(
+        "UPDATE applications SET status = %s, status_reason = %s, updated_at = now(),"
+        " status_changed_at = now()"
+        + (", is_in_shortlist = false, shortlist_rank = NULL" if leaves_shortlist else "")
+        + " WHERE id = %s AND created_at = %s AND status = %s",
+        (target, reason, app["id"], app["created_at"], current),
+    )
+    if cur.rowcount != 1:
+        raise ProblemError(409, "concurrent_update", "The application changed meanwhile; retry.")
+    await add_event_async(
+        conn, APPLICATIONS_STATUS_CHANGED,
+        {"application_id": str(app["id"]), "job_id": str(app["job_id"]),
+         "from": current, "to": target, "reason": reason},
+        key=str(app["job_id"]), job_id=app["job_id"],
+    )
+    app["status"] = target
+
+
+async def set_status(
+    session: OrgSession, app_id: uuid.UUID, to: ApplicationStatus, reason: str | None
+) -> StatusChangeOut:
+    async with session.tx() as conn:
+        app = await load(conn, app_id, session.organization_id, lock=True)
+        if app is None:
+            raise _not_found(app_id)
+        before = app["status"]
+        await change_status(conn, app, to, reason)
+        await session.audit(conn, "application.status", "application", app_id,
+                            before={"status": before}, after={"status": to, "reason": reason})
+    return StatusChangeOut(application_id=app_id, previous_status=before, status=to)
+
+
+async def withdraw(
+    api: ApiState, app_id: uuid.UUID, cnic: str, email: str, ip: str | None,
+    request_id: str | None,
+) -> StatusChangeOut:
+    """The candidate withdraws, proving who they are with CNIC and e-mail (404 otherwise)."""
+    async with api.db.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "SELECT a.* FROM application_index i JOIN applications a"
+            " ON a.id = i.id AND a.created_at = i.created_at WHERE i.id = %s FOR UPDATE OF a",
+            (app_id,),
+        )
+        app: dict[str, Any] | None = await cur.fetchone()  # type: ignore[assignment]
+        proven = (
+            app is not None and app["pii_erased_at"] is None
+            and hmac.compare_digest(app["candidate_cnic"].encode(), cnic.encode())
+            and hmac.compare_digest(app["candidate_email"].lower().encode(),
+                                    email.strip().lower().encode())
+        )
+        if app is None or not proven:
+            raise _not_found(app_id)
+        before = app["status"]
+        await change_status(conn, app, ApplicationStatus.WITHDRAWN, "withdrawn by candidate")
+        await conn.execute(
+            "INSERT INTO audit_logs (organization_id, user_id, action, resource_type,"
+            " resource_id, changes, ip_address, request_id)"
+            " VALUES (%s, NULL, 'application.withdraw', 'application', %s,"
+            " jsonb_build_object('before', jsonb_build_object('status', %s::text),"
+            " 'after', jsonb_build_object('status', 'withdrawn'), 'by', 'candidate'), %s, %s)",
+            (app["organization_id"], str(app_id), before, ip, request_id),
+        )
+    return StatusChangeOut(application_id=app_id, previous_status=before,
+                           status=ApplicationStatus.WITHDRAWN)
+
+
+# --- erasure -------------------------------------------------------------------------------
+
+_ERASE_APPLICATIONS_SQL = """
+UPDATE applications
+   SET candidate_name = %(erased)s, candidate_email = %(erased)s, candidate_phone = NULL,
+       candidate_cnic = 'erased:' || id::text, resume_text = NULL, resume_blob_key = NULL,
+       ai_reasoning = ai_reasoning - 'evidence', pii_erased_at = now(), updated_at = now()
+ WHERE organization_id = %(org)s AND candidate_cnic = %(cnic)s AND pii_erased_at IS NULL
+"""
+
+_ERASE_CANDIDATES_SQL = """
+UPDATE candidates
+   SET name = %(erased)s, email = %(erased)s, phone = NULL, degree = NULL,
+       cnic = 'erased:' || id::text, erased_at = now()
+ WHERE organization_id = %(org)s AND cnic = %(cnic)s AND erased_at IS NULL
+ RETURNING id
+"""
+
+
+async def erase_candidate(session: OrgSession, cnic: str) -> ErasureOut:
+    """Remove a candidate's personal data from applications and candidates; statuses, scores
+    and the audit trail stay (the audit row names no personal data)."""
+    params = {"org": session.organization_id, "cnic": cnic, "erased": ERASED}
+    async with session.tx() as conn:
+        applications = (await conn.execute(_ERASE_APPLICATIONS_SQL, params)).rowcount
+        cur = await conn.execute(_ERASE_CANDIDATES_SQL, params)
+        candidates: list[Any] = await cur.fetchall()
+        if applications == 0 and not candidates:
+            raise ProblemError(404, "candidate_not_found", "No personal data of this candidate.")
+        await session.audit(
+            conn, "candidate.erase", "candidate",
+            candidates[0]["id"] if candidates else None,
+            after={"applications_erased": applications, "candidates_erased": len(candidates)},
+        )
+    return ErasureOut(applications_erased=applications, candidates_erased=len(candidates))

@@ -1,0 +1,1 @@
+"""Jobs, their screening criteria, shortlists and rebuild tasks."""
