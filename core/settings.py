@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     scheduler_jobs: str = Field(
         default="", description="Comma-separated scheduler jobs to run; empty = all."
     )
+    scheduler_namespace: str = Field(
+        default="",
+        description="Separates schedulers sharing one database: own leader lock and run ledger.",
+    )
     retention_months: int = Field(
         default=24,
         description="Monthly partitions older than this are detached into the archive schema.",

@@ -72,6 +72,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.api_port,
         workers=None,
         log_level="warning",
+        log_config=None,  # keep the JSON logging configured by main()
         access_log=False,
     )
     return 0

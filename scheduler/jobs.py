@@ -129,12 +129,13 @@ SELECT id::text AS id, status FROM applications
 """
 
 
-def sweep_stuck(ctx: JobContext) -> dict[str, Any]:
+def resend_stuck(ctx: JobContext) -> list[str]:
     """Enqueue again applications stuck in ``received`` (→ parse) or ``screening`` (→ score).
 
     PostgreSQL is the source of truth; a message lost in Redis (crash before an fsync) leaves
     its application in one of these states. Each application is re-enqueued at most once per
-    ``sweeper_stuck_after_s`` (a Redis marker), and the actors are idempotent.
+    ``sweeper_stuck_after_s`` (a Redis marker), and the actors are idempotent. Returns the ids
+    enqueued.
     """
     after = ctx.settings.sweeper_stuck_after_s
     with ctx.pool.connection() as conn:
@@ -143,18 +144,25 @@ def sweep_stuck(ctx: JobContext) -> dict[str, Any]:
             .execute(_STUCK_SQL, ([S.RECEIVED.value, S.SCREENING.value], after, _SWEEP_BATCH))
             .fetchall()
         )
-    enqueued = {PARSE: 0, SCORE: 0}
+    sent = []
     for row in rows:
         app_id, status = str(row["id"]), str(row["status"])
         if not ctx.redis.set(f"pvara:swept:{app_id}", status, nx=True, ex=max(after, 1)):
             continue
         if status == S.RECEIVED:
             enqueue(ctx.broker, PARSE, PARSE_APPLICATION, app_id)
-            enqueued[PARSE] += 1
         else:
             enqueue(ctx.broker, SCORE, SCORE_APPLICATION, app_id)
-            enqueued[SCORE] += 1
-    return {"stuck": len(rows), "enqueued": enqueued}
+        sent.append(app_id)
+    return sent
+
+
+def sweep_stuck(ctx: JobContext) -> dict[str, Any]:
+    """The scheduler job around :func:`resend_stuck`."""
+    sent = resend_stuck(ctx)
+    if sent:
+        log.warning("stuck applications enqueued again", extra={"count": len(sent)})
+    return {"enqueued": len(sent)}
 
 
 def expire_offers(ctx: JobContext) -> dict[str, Any]:

@@ -9,6 +9,7 @@ asks the server for TCP keepalives so the backend is dropped within ~15 s.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from typing import Any
 
@@ -22,6 +23,14 @@ _SERVER_KEEPALIVES = (
 )
 
 log = logging.getLogger(__name__)
+
+
+def lock_key(namespace: str = "") -> int:
+    """The advisory lock of a scheduler namespace (the default one for ``""``)."""
+    if not namespace:
+        return LOCK_KEY
+    digest = hashlib.sha256(f"pvara-scheduler:{namespace}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class LeaderLock:

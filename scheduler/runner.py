@@ -30,7 +30,7 @@ from core.logs import request_id_var
 from core.queue import create_broker
 from core.settings import Settings
 from scheduler.jobs import JOBS, Job, JobContext
-from scheduler.leader import LeaderLock
+from scheduler.leader import LeaderLock, lock_key
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ class Scheduler:
         self.settings = settings
         self.jobs = list(jobs) if jobs is not None else configured_jobs(settings)
         self.runner = f"{socket.gethostname()}:{os.getpid()}"
-        self.lock = LeaderLock(settings)
+        self.lock = LeaderLock(settings, lock_key(settings.scheduler_namespace))
+        self._prefix = f"{settings.scheduler_namespace}/" if settings.scheduler_namespace else ""
         self._pool: ConnectionPool[Any] | None = pool
         self._broker = broker
         self._redis: redis.Redis | None = None
@@ -97,7 +98,7 @@ class Scheduler:
             row = conn.execute(
                 "INSERT INTO scheduler_runs (job, scheduled_for, runner) VALUES (%s, %s, %s)"
                 " ON CONFLICT (job, scheduled_for) DO NOTHING RETURNING id",
-                (job.name, scheduled_for, self.runner),
+                (self._prefix + job.name, scheduled_for, self.runner),
             ).fetchone()
             conn.commit()
         return int(row["id"]) if row else None

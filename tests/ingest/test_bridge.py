@@ -119,6 +119,8 @@ def test_bridge_killed_mid_batch_loses_nothing_and_duplicates_nothing(
     assert stored == ids
     # Every application was handed to the parse pool (at least once).
     assert _parse_messages_for(redis_client, ids, remove=True) == ids
+    # Retire the test's applications so no later bridge run hands them to parse again.
+    db.execute("UPDATE applications SET status = 'withdrawn' WHERE job_id = %s", (org_job.job_id,))
 
 
 def test_undecodable_and_unknown_job_records_go_to_the_dead_letter_topic(

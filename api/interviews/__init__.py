@@ -1,0 +1,1 @@
+"""Interviews: scheduling with conflict detection, rescheduling, cancelling, feedback."""

@@ -1,0 +1,60 @@
+"""``/api/v1/interviews``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from litestar import Controller, get, patch, post
+from litestar.status_codes import HTTP_200_OK
+
+from api.interviews import service
+from api.interviews.schemas import FeedbackIn, InterviewIn, InterviewOut, RescheduleIn
+from api.security import DEPENDENCIES, HR, SECURITY, OrgSession, allow
+from core.domain import Role
+
+_INTERVIEWERS = allow(Role.ADMIN, Role.HR, Role.INTERVIEWER)
+
+
+class InterviewsController(Controller):
+    path = "/api/v1/interviews"
+    tags = ["interviews"]
+    dependencies = DEPENDENCIES
+    security = SECURITY
+
+    @post("", guards=[HR], summary="Schedule (409 naming the conflicting interview)")
+    async def schedule(self, session: OrgSession, data: InterviewIn) -> InterviewOut:
+        return await service.schedule(session, data)
+
+    @get("", guards=[_INTERVIEWERS], summary="Interviews (an interviewer sees their own)")
+    async def list_interviews(
+        self, session: OrgSession, application_id: uuid.UUID | None = None,
+        interviewer_id: uuid.UUID | None = None, starts_from: datetime | None = None,
+        starts_to: datetime | None = None,
+    ) -> list[InterviewOut]:
+        return await service.list_interviews(session, {
+            "application_id": application_id, "interviewer_id": interviewer_id,
+            "starts_from": starts_from, "starts_to": starts_to,
+        })
+
+    @get("/{interview_id:uuid}", guards=[_INTERVIEWERS], summary="One interview")
+    async def read(self, session: OrgSession, interview_id: uuid.UUID) -> InterviewOut:
+        return await service.read(session, interview_id)
+
+    @patch("/{interview_id:uuid}", guards=[HR], summary="Reschedule (same conflict rules)")
+    async def reschedule(
+        self, session: OrgSession, interview_id: uuid.UUID, data: RescheduleIn
+    ) -> InterviewOut:
+        return await service.reschedule(session, interview_id, data)
+
+    @post("/{interview_id:uuid}/cancel", guards=[HR], status_code=HTTP_200_OK,
+          summary="Cancel a scheduled interview")
+    async def cancel(self, session: OrgSession, interview_id: uuid.UUID) -> InterviewOut:
+        return await service.cancel(session, interview_id)
+
+    @post("/{interview_id:uuid}/feedback", guards=[_INTERVIEWERS], status_code=HTTP_200_OK,
+          summary="The interviewer's notes and score (completes the interview)")
+    async def feedback(
+        self, session: OrgSession, interview_id: uuid.UUID, data: FeedbackIn
+    ) -> InterviewOut:
+        return await service.feedback(session, interview_id, data)
