@@ -69,8 +69,12 @@ class KeyRing:
     """The access-token signing key, its ``kid`` and the one algorithm accepted on decode."""
 
     def __init__(
-        self, private_key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey, kid: str,
-        algorithm: str, issuer: str, ttl_s: int,
+        self,
+        private_key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey,
+        kid: str,
+        algorithm: str,
+        issuer: str,
+        ttl_s: int,
     ) -> None:
         self.private_key = private_key
         self.kid = kid

@@ -285,7 +285,7 @@ def report(
     print(header)
     print("-" * len(header))
     for judge in names:
-        rows: list[tuple[str, Agreement]] = [
+        table: list[tuple[str, Agreement]] = [
             ("local screener", agreement(ours, truth[judge])),
             ("word overlap (baseline)", agreement(overlap, truth[judge])),
             ("random (expected)", random_expectation(truth[judge])),
@@ -296,9 +296,9 @@ def report(
             common = {cv: r for cv, r in truth[judge].items() if cv in truth[other]}
             # The other annotator as a ranker: lower rank = better, so negate.
             as_scores = {cv: [-truth[other][cv][v] for v in range(N_VACANCIES)] for cv in common}
-            rows.append((other, agreement(as_scores, common)))
-            rows.append((f"local, same {len(common)} CVs", agreement(ours, common)))
-        for label, result in rows:
+            table.append((other, agreement(as_scores, common)))
+            table.append((f"local, same {len(common)} CVs", agreement(ours, common)))
+        for label, result in table:
             print(
                 f"{label:<26}{judge:<13}{len(result.ndcg3):>3}  {result.cell(result.rho)}  "
                 f"{result.cell(result.ndcg3)}  {result.cell(result.ndcg5)}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -14,7 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Every setting of PVARA. README's configuration table lists them all."""
 
-    model_config = SettingsConfigDict(env_prefix="PVARA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PVARA_", extra="ignore", populate_by_name=True)
 
     # --- local services -------------------------------------------------------------------
     home: Path = Field(
@@ -182,6 +183,89 @@ class Settings(BaseSettings):
     ops_token: SecretStr = Field(
         default=SecretStr(""),
         description="Static bearer token for /ops and /metrics when JWT auth is unavailable.",
+    )
+
+    # --- LLM providers, routing, budgets (screening) ---------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PVARA_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="OpenAI API key (or OPENAI_API_KEY); unset = OpenAI is unavailable.",
+    )
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1", description="OpenAI API base URL."
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PVARA_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+        description="Anthropic API key (or ANTHROPIC_API_KEY); unset = Anthropic is unavailable.",
+    )
+    anthropic_base_url: str = Field(
+        default="https://api.anthropic.com", description="Anthropic API base URL."
+    )
+    ollama_host: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PVARA_OLLAMA_HOST", "OLLAMA_HOST"),
+        description="Ollama URL (or OLLAMA_HOST), e.g. http://gpu-1:11434; unset = unavailable.",
+    )
+    llm_timeout_s: float = Field(
+        default=60.0, gt=0, description="Timeout of one LLM HTTP call (connect/read/write)."
+    )
+    price_table_overrides: str | None = Field(
+        default=None,
+        description="Price-table overrides: a JSON document or the path of a JSON file.",
+    )
+    prompt_resume_max_chars: int = Field(
+        default=24_000, ge=1_000, description="Résumé characters sent to an LLM; the rest is cut."
+    )
+    llm_routes: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {
+            "basic": {"escalate": "never", "chain": []},
+            "standard": {"escalate": "uncertain", "chain": ["ollama:llama3.1:8b"]},
+            "advanced": {
+                "escalate": "always",
+                "chain": ["anthropic:claude-sonnet-4-5", "ollama:llama3.1:8b"],
+            },
+            "senior": {
+                "escalate": "always",
+                "chain": ["openai:gpt-5", "anthropic:claude-sonnet-4-5"],
+            },
+        },
+        description="Per job tier, JSON: when to leave the local screener (never|uncertain|"
+        "always) and the provider:model chain tried in order.",
+    )
+    llm_uncertain_band: float = Field(
+        default=10.0,
+        ge=0,
+        description="A local score within this many points of the job's min_score_threshold"
+        " is uncertain (escalated where the tier says `uncertain`).",
+    )
+    llm_min_confidence: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="A local result less confident than this is escalated (tier `uncertain`).",
+    )
+    llm_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive failures that open a provider's circuit."
+    )
+    llm_breaker_cooldown_s: float = Field(
+        default=30.0, gt=0, description="Seconds an open circuit waits before one trial call."
+    )
+    llm_budgets: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "day": {"*": 50.0, "openai": 20.0, "anthropic": 20.0, "ollama": 20.0},
+            "month": {"*": 1000.0, "openai": 400.0, "anthropic": 400.0, "ollama": 400.0},
+        },
+        description="Default USD limits per organization, JSON {period: {provider|*: usd}};"
+        " table llm_budgets overrides them per organization. Missing = unlimited.",
+    )
+    llm_reservation_ttl_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A budget reservation a dead worker never settled expires after this.",
+    )
+    ollama_gpus: int = Field(
+        default=1, ge=0, description="GPUs kept running for Ollama (cost projection)."
     )
 
     # --- secrets ----------------------------------------------------------------------------

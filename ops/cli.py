@@ -183,6 +183,26 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, count=args.count, concurrency=args.concurrency)
 
 
+def _users(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    import os
+
+    from api.auth.service import create_organization_with_admin
+    from core.domain import Role
+
+    password = os.environ.get("PVARA_NEW_USER_PASSWORD") or getpass.getpass("Password: ")
+    try:
+        org_id, user_id = create_organization_with_admin(
+            settings, name=args.org_name or args.org, slug=args.org, email=args.email,
+            password=password, role=Role(args.role),
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"organization_id": str(org_id), "user_id": str(user_id)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pvara", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -247,6 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=int, default=300)
     demo.add_argument("--concurrency", type=int, default=32)
     demo.set_defaults(handler=_demo)
+
+    users = sub.add_parser("users", help="bootstrap an organization and its first admin")
+    users.add_argument("action", choices=["create"])
+    users.add_argument("--org", required=True, help="organization slug (created if new)")
+    users.add_argument("--org-name", help="organization display name (default: the slug)")
+    users.add_argument("--email", required=True)
+    users.add_argument("--role", default="admin",
+                       choices=["admin", "hr", "interviewer", "ops", "finance"])
+    users.set_defaults(handler=_users)
     return parser
 
 

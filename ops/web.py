@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.app import create_app
 from api.errors import ProblemError
-from api.security import PUBLIC, allow
+from api.security import PUBLIC, SecurityState, allow
 from core import deadletters
 from core.domain import Role
 from core.queue import POOLS, create_broker
@@ -202,6 +203,14 @@ class OpsPlugin(InitPluginProtocol):
         app_config.middleware.insert(0, HttpMetricsMiddleware(self.metrics.http))
         app_config.on_shutdown.append(self.sources.close)
         return app_config
+
+
+def issue_ops_token(settings: Settings) -> str:
+    """A short-lived access token with the ``ops`` role (demo screenshots, smoke tests)."""
+    token, _ = SecurityState.create(settings).keys.issue(
+        user_id=uuid.uuid4(), organization_id=uuid.uuid4(), role=Role.OPS.value,
+        family_id=uuid.uuid4())
+    return token
 
 
 def create_ops_app(settings: Settings | None = None, guard: Guard | None = None) -> Litestar:

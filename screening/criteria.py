@@ -95,8 +95,12 @@ EXAMPLE_CRITERIA: dict[str, Any] = {
         "location_preference": ["Remote", "New York"],
         "disqualifying_factors": ["No Python experience", "Currently employed at competitor"],
     },
-    "llm_config": {"provider": "ollama", "model": "llama3.1:8b", "temperature": 0.3,
-                   "max_tokens": 500},
+    "llm_config": {
+        "provider": "ollama",
+        "model": "llama3.1:8b",
+        "temperature": 0.3,
+        "max_tokens": 500,
+    },
     "filtering": {"top_n_candidates": 10, "min_score_threshold": 70, "auto_advance_score": 85},
     "notifications": {
         "notify_on_complete": True,

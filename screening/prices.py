@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from screening.config import LlmSettings, get_llm_settings
+from core.settings import Settings, get_settings
 
 MILLION = Decimal(1_000_000)
 CHARS_PER_TOKEN = Decimal("3.5")
@@ -192,9 +192,9 @@ class PriceTable:
         return cost.quantize(_USD_PLACES, rounding=ROUND_CEILING)
 
 
-def load_prices(settings: LlmSettings | None = None) -> PriceTable:
+def load_prices(settings: Settings | None = None) -> PriceTable:
     """The newest table with the overrides of ``PVARA_PRICE_TABLE_OVERRIDES`` (if set)."""
-    settings = settings or get_llm_settings()
+    settings = settings or get_settings()
     return PriceTable.load(overrides=settings.price_table_overrides)
 
 

@@ -39,8 +39,12 @@ SELECT id FROM applications
 
 
 @dramatiq.actor(
-    actor_name=RESCORE_AND_REBUILD, queue_name=SHORTLIST, max_retries=3,
-    min_backoff=1_000, max_backoff=60_000, time_limit=3_600_000,
+    actor_name=RESCORE_AND_REBUILD,
+    queue_name=SHORTLIST,
+    max_retries=3,
+    min_backoff=1_000,
+    max_backoff=60_000,
+    time_limit=3_600_000,
 )
 def rescore_and_rebuild(job_id: str, task_id: str) -> None:
     """Re-score the job's stale applications, rebuild its shortlist, report on the task."""
@@ -52,8 +56,11 @@ def rescore_and_rebuild(job_id: str, task_id: str) -> None:
     except Exception as exc:
         _report(task_id, "failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
-    _report(task_id, "succeeded",
-            result={"rescored": rescored, "shortlist_version": version, "changed": built is not None})
+    _report(
+        task_id,
+        "succeeded",
+        result={"rescored": rescored, "shortlist_version": version, "changed": built is not None},
+    )
 
 
 def rescore_stale(job_id: str) -> int:
@@ -72,9 +79,15 @@ def rescore_stale(job_id: str) -> int:
             if app["status"] != S.SCREENING:
                 if not can_transition(app["status"], S.SCREENING):
                     continue  # a person moved it on meanwhile
-                _applications.move(conn, app, S.SCREENING, expect=app["status"],
-                                   reason="criteria changed", is_in_shortlist=False,
-                                   shortlist_rank=None)
+                _applications.move(
+                    conn,
+                    app,
+                    S.SCREENING,
+                    expect=app["status"],
+                    reason="criteria changed",
+                    is_in_shortlist=False,
+                    shortlist_rank=None,
+                )
         score_application(str(app_id))
     return len(stale)
 

@@ -29,23 +29,46 @@ class AuthController(Controller):
     tags = ["auth"]
     dependencies = DEPENDENCIES
 
-    @post("/login", opt=PUBLIC, status_code=HTTP_200_OK,
-          summary="Exchange e-mail and password for an access and a refresh token")
+    @post(
+        "/login",
+        opt=PUBLIC,
+        status_code=HTTP_200_OK,
+        summary="Exchange e-mail and password for an access and a refresh token",
+    )
     async def login(
-        self, request: Request[Any, Any, Any], state_: ApiState, security: SecurityState,
+        self,
+        request: Request[Any, Any, Any],
+        state_: ApiState,
+        security: SecurityState,
         data: LoginIn,
     ) -> TokenPair:
-        await ratelimit.hit(state_.redis, "login", request_ip(request),
-                            security.settings.rate_limit_sensitive_per_min, "login attempts")
+        await ratelimit.hit(
+            state_.redis,
+            "login",
+            request_ip(request),
+            security.settings.rate_limit_sensitive_per_min,
+            "login attempts",
+        )
         return await service.login(state_, security, data.email, data.password)
 
-    @post("/refresh", opt=PUBLIC, status_code=HTTP_200_OK,
-          summary="Rotate a refresh token (single use; reuse revokes the family)")
-    async def refresh(self, state_: ApiState, security: SecurityState, data: RefreshIn) -> TokenPair:
+    @post(
+        "/refresh",
+        opt=PUBLIC,
+        status_code=HTTP_200_OK,
+        summary="Rotate a refresh token (single use; reuse revokes the family)",
+    )
+    async def refresh(
+        self, state_: ApiState, security: SecurityState, data: RefreshIn
+    ) -> TokenPair:
         return await service.refresh(state_, security, data.refresh_token)
 
-    @post("/logout", guards=[ANY_ROLE], security=SECURITY, status_code=HTTP_204_NO_CONTENT,
-          summary="Revoke this access token and its refresh-token family")
+    @post(
+        "/logout",
+        guards=[ANY_ROLE],
+        security=SECURITY,
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Revoke this access token and its refresh-token family",
+    )
     async def logout(
         self, session: OrgSession, security: SecurityState, data: LogoutIn | None = None
     ) -> Response[None]:
@@ -54,8 +77,11 @@ class AuthController(Controller):
 
     @get("/me", guards=[ANY_ROLE], security=SECURITY, summary="Who the access token belongs to")
     async def me(self, principal: Principal) -> MeOut:
-        return MeOut(user_id=principal.user_id, organization_id=principal.organization_id,
-                     role=principal.role)
+        return MeOut(
+            user_id=principal.user_id,
+            organization_id=principal.organization_id,
+            role=principal.role,
+        )
 
 
 class UsersController(Controller):

@@ -34,7 +34,7 @@ class TokenPair(BaseModel):
     """An access token (JWT, 15 minutes) and a refresh token (opaque, 7 days, single use)."""
 
     access_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 (the scheme, not a secret)
     expires_in: int
     refresh_token: str
     refresh_expires_in: int

@@ -49,59 +49,93 @@ class HrApplicationsController(Controller):
         self,
         session: OrgSession,
         job_id: uuid.UUID | None = None,
-        status: Annotated[list[ApplicationStatus] | None,
-                          Parameter(description="One or more statuses")] = None,
+        status: Annotated[
+            list[ApplicationStatus] | None, Parameter(description="One or more statuses")
+        ] = None,
         min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
         max_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
         submitted_from: datetime | None = None,
         submitted_to: datetime | None = None,
         shortlisted: bool | None = None,
-        q: Annotated[str | None, Parameter(
-            min_length=1, max_length=200,
-            description="Words in the candidate's name or résumé (PostgreSQL text search)")]
-        = None,
+        q: Annotated[
+            str | None,
+            Parameter(
+                min_length=1,
+                max_length=200,
+                description="Words in the candidate's name or résumé (PostgreSQL text search)",
+            ),
+        ] = None,
         sort: Sort = "-created_at",
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=300)] = None,
     ) -> ApplicationPage:
         filters = {
-            "job_id": job_id, "statuses": [str(s) for s in status or []],
-            "min_score": min_score, "max_score": max_score,
-            "submitted_from": submitted_from, "submitted_to": submitted_to,
-            "shortlisted": shortlisted, "q": q,
+            "job_id": job_id,
+            "statuses": [str(s) for s in status or []],
+            "min_score": min_score,
+            "max_score": max_score,
+            "submitted_from": submitted_from,
+            "submitted_to": submitted_to,
+            "shortlisted": shortlisted,
+            "q": q,
         }
         return await service.list_applications(
             session, filters=filters, sort=sort, limit=limit, cursor=cursor
         )
 
-    @get("/{application_id:uuid}/details", guards=[HR],
-         summary="Everything about one application (personal data included)")
+    @get(
+        "/{application_id:uuid}/details",
+        guards=[HR],
+        summary="Everything about one application (personal data included)",
+    )
     async def details(self, session: OrgSession, application_id: uuid.UUID) -> ApplicationDetail:
         return await service.read_application(session, application_id)
 
-    @put("/{application_id:uuid}/status", guards=[HR],
-         summary="Change the status through the state machine (409 when illegal)")
+    @put(
+        "/{application_id:uuid}/status",
+        guards=[HR],
+        summary="Change the status through the state machine (409 when illegal)",
+    )
     async def set_status(
         self, session: OrgSession, application_id: uuid.UUID, data: StatusChangeIn
     ) -> StatusChangeOut:
         return await service.set_status(session, application_id, data.status, data.reason)
 
-    @post("/{application_id:uuid}/withdraw", opt=PUBLIC, security=[], status_code=HTTP_200_OK,
-          summary="The candidate withdraws (proof: CNIC and e-mail; rate limited)",
-          description="Answers 404 when the application does not exist or the proof does "
-          "not match, so it cannot be used to probe for applications.")
+    @post(
+        "/{application_id:uuid}/withdraw",
+        opt=PUBLIC,
+        security=[],
+        status_code=HTTP_200_OK,
+        summary="The candidate withdraws (proof: CNIC and e-mail; rate limited)",
+        description="Answers 404 when the application does not exist or the proof does "
+        "not match, so it cannot be used to probe for applications.",
+    )
     async def withdraw(
-        self, request: Request[Any, Any, Any], state_: ApiState, security: SecurityState,
-        application_id: uuid.UUID, data: WithdrawIn,
+        self,
+        request: Request[Any, Any, Any],
+        state_: ApiState,
+        security: SecurityState,
+        application_id: uuid.UUID,
+        data: WithdrawIn,
     ) -> StatusChangeOut:
         ip = request_ip(request)
         limit = security.settings.rate_limit_sensitive_per_min
         await ratelimit.hit(state_.redis, "withdraw", ip, limit, "withdrawal attempts")
-        await ratelimit.hit(state_.redis, "withdraw-app", str(application_id), limit,
-                            "withdrawal attempts for this application")
-        return await service.withdraw(state_, application_id, data.candidate_cnic,
-                                      data.candidate_email, inet_or_none(ip),
-                                      request_id_var.get())
+        await ratelimit.hit(
+            state_.redis,
+            "withdraw-app",
+            str(application_id),
+            limit,
+            "withdrawal attempts for this application",
+        )
+        return await service.withdraw(
+            state_,
+            application_id,
+            data.candidate_cnic,
+            data.candidate_email,
+            inet_or_none(ip),
+            request_id_var.get(),
+        )
 
 
 class CandidatesController(Controller):
@@ -111,7 +145,10 @@ class CandidatesController(Controller):
     security = SECURITY
     guards = [ADMIN]
 
-    @post("/erasure", status_code=HTTP_200_OK,
-          summary="Erase a candidate's personal data on request (admin)")
+    @post(
+        "/erasure",
+        status_code=HTTP_200_OK,
+        summary="Erase a candidate's personal data on request (admin)",
+    )
     async def erase(self, session: OrgSession, data: ErasureIn) -> ErasureOut:
         return await service.erase_candidate(session, data.candidate_cnic)

@@ -80,13 +80,16 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
             raise ValueError("cursor of another sort order")
         value = datetime.fromisoformat(key) if "created_at" in sort else Decimal(key)
         return value, uuid.UUID(app_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError,
-            ArithmeticError) as exc:
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, ArithmeticError) as exc:
         raise ProblemError(400, "invalid_cursor", "The cursor is not valid here.") from exc
 
 
 async def list_applications(
-    session: OrgSession, *, filters: dict[str, Any], sort: Sort, limit: int,
+    session: OrgSession,
+    *,
+    filters: dict[str, Any],
+    sort: Sort,
+    limit: int,
     cursor: str | None,
 ) -> ApplicationPage:
     """One page, newest/oldest or best/worst score first, continuing after ``cursor``.
@@ -135,13 +138,20 @@ async def list_applications(
 
 def _summary(row: dict[str, Any]) -> ApplicationSummary:
     return ApplicationSummary(
-        id=row["id"], job_id=row["job_id"], status=row["status"],
+        id=row["id"],
+        job_id=row["job_id"],
+        status=row["status"],
         score=float(row["ai_score"]) if row["ai_score"] is not None else None,
-        recommendation=row["ai_recommendation"], shortlisted=row["is_in_shortlist"],
-        shortlist_rank=row["shortlist_rank"], needs_review=row["needs_review"],
-        criteria_version=row["criteria_version"], candidate_name=row["candidate_name"],
-        candidate_email=row["candidate_email"], candidate_phone=row["candidate_phone"],
-        submitted_at=row["submitted_at"], status_changed_at=row["status_changed_at"],
+        recommendation=row["ai_recommendation"],
+        shortlisted=row["is_in_shortlist"],
+        shortlist_rank=row["shortlist_rank"],
+        needs_review=row["needs_review"],
+        criteria_version=row["criteria_version"],
+        candidate_name=row["candidate_name"],
+        candidate_email=row["candidate_email"],
+        candidate_phone=row["candidate_phone"],
+        submitted_at=row["submitted_at"],
+        status_changed_at=row["status_changed_at"],
         erased=row["pii_erased_at"] is not None,
     )
 
@@ -153,12 +163,17 @@ async def read_application(session: OrgSession, app_id: uuid.UUID) -> Applicatio
         raise _not_found(app_id)
     return ApplicationDetail(
         **_summary(row).model_dump(),
-        candidate_cnic_masked=mask_cnic(row["candidate_cnic"]) if not row["pii_erased_at"]
+        candidate_cnic_masked=mask_cnic(row["candidate_cnic"])
+        if not row["pii_erased_at"]
         else ERASED,
-        status_reason=row["status_reason"], resume_media_type=row["resume_media_type"],
-        resume_text=row["resume_text"], resume_flags=row["resume_flags"] or [],
-        ai_reasoning=row["ai_reasoning"], skills_matched=row["ai_skills_matched"] or [],
-        skills_missing=row["ai_skills_missing"] or [], model_version=row["ai_model_version"],
+        status_reason=row["status_reason"],
+        resume_media_type=row["resume_media_type"],
+        resume_text=row["resume_text"],
+        resume_flags=row["resume_flags"] or [],
+        ai_reasoning=row["ai_reasoning"],
+        skills_matched=row["ai_skills_matched"] or [],
+        skills_missing=row["ai_skills_missing"] or [],
+        model_version=row["ai_model_version"],
         screened_at=row["ai_screened_at"],
     )
 
@@ -167,18 +182,24 @@ async def read_application(session: OrgSession, app_id: uuid.UUID) -> Applicatio
 
 
 async def load(
-    conn: AsyncConnection[Any], app_id: uuid.UUID, organization_id: uuid.UUID,
-    *, lock: bool = False,
+    conn: AsyncConnection[Any],
+    app_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    *,
+    lock: bool = False,
 ) -> dict[str, Any] | None:
     """The application row (locked for update when ``lock``), or None."""
-    cur = await conn.execute(_LOAD_SQL + (" FOR UPDATE OF a" if lock else ""),
-                             (app_id, organization_id))
+    cur = await conn.execute(
+        _LOAD_SQL + (" FOR UPDATE OF a" if lock else ""), (app_id, organization_id)
+    )
     row: dict[str, Any] | None = await cur.fetchone()  # type: ignore[assignment]
     return row
 
 
 async def change_status(
-    conn: AsyncConnection[Any], app: dict[str, Any], to: ApplicationStatus | str,
+    conn: AsyncConnection[Any],
+    app: dict[str, Any],
+    to: ApplicationStatus | str,
     reason: str | None,
 ) -> None:
     """Move a (locked) application to ``to`` if a person may, and emit
@@ -191,12 +212,17 @@ async def change_status(
     target = ApplicationStatus(to)
     if not can_transition(current, target, by_person=True):
         raise ProblemError(
-            409, "illegal_transition",
+            409,
+            "illegal_transition",
             f"An application cannot go from {current} to {target}.",
             extra={"from": current, "to": target},
         )
-    leaves_shortlist = target not in (ApplicationStatus.SHORTLISTED, ApplicationStatus.INTERVIEW,
-                                      ApplicationStatus.OFFER, ApplicationStatus.HIRED)
+    leaves_shortlist = target not in (
+        ApplicationStatus.SHORTLISTED,
+        ApplicationStatus.INTERVIEW,
+        ApplicationStatus.OFFER,
+        ApplicationStatus.HIRED,
+    )
     cur = await conn.execute(
         "UPDATE applications SET status = %s, status_reason = %s, updated_at = now(),"
         " status_changed_at = now()"
@@ -207,10 +233,17 @@ async def change_status(
     if cur.rowcount != 1:
         raise ProblemError(409, "concurrent_update", "The application changed meanwhile; retry.")
     await add_event_async(
-        conn, APPLICATIONS_STATUS_CHANGED,
-        {"application_id": str(app["id"]), "job_id": str(app["job_id"]),
-         "from": current, "to": target, "reason": reason},
-        key=str(app["job_id"]), job_id=app["job_id"],
+        conn,
+        APPLICATIONS_STATUS_CHANGED,
+        {
+            "application_id": str(app["id"]),
+            "job_id": str(app["job_id"]),
+            "from": current,
+            "to": target,
+            "reason": reason,
+        },
+        key=str(app["job_id"]),
+        job_id=app["job_id"],
     )
     app["status"] = target
 
@@ -224,13 +257,23 @@ async def set_status(
             raise _not_found(app_id)
         before = app["status"]
         await change_status(conn, app, to, reason)
-        await session.audit(conn, "application.status", "application", app_id,
-                            before={"status": before}, after={"status": to, "reason": reason})
+        await session.audit(
+            conn,
+            "application.status",
+            "application",
+            app_id,
+            before={"status": before},
+            after={"status": to, "reason": reason},
+        )
     return StatusChangeOut(application_id=app_id, previous_status=before, status=to)
 
 
 async def withdraw(
-    api: ApiState, app_id: uuid.UUID, cnic: str, email: str, ip: str | None,
+    api: ApiState,
+    app_id: uuid.UUID,
+    cnic: str,
+    email: str,
+    ip: str | None,
     request_id: str | None,
 ) -> StatusChangeOut:
     """The candidate withdraws, proving who they are with CNIC and e-mail (404 otherwise)."""
@@ -242,10 +285,12 @@ async def withdraw(
         )
         app: dict[str, Any] | None = await cur.fetchone()  # type: ignore[assignment]
         proven = (
-            app is not None and app["pii_erased_at"] is None
+            app is not None
+            and app["pii_erased_at"] is None
             and hmac.compare_digest(app["candidate_cnic"].encode(), cnic.encode())
-            and hmac.compare_digest(app["candidate_email"].lower().encode(),
-                                    email.strip().lower().encode())
+            and hmac.compare_digest(
+                app["candidate_email"].lower().encode(), email.strip().lower().encode()
+            )
         )
         if app is None or not proven:
             raise _not_found(app_id)
@@ -259,8 +304,9 @@ async def withdraw(
             " 'after', jsonb_build_object('status', 'withdrawn'), 'by', 'candidate'), %s, %s)",
             (app["organization_id"], str(app_id), before, ip, request_id),
         )
-    return StatusChangeOut(application_id=app_id, previous_status=before,
-                           status=ApplicationStatus.WITHDRAWN)
+    return StatusChangeOut(
+        application_id=app_id, previous_status=before, status=ApplicationStatus.WITHDRAWN
+    )
 
 
 # --- erasure -------------------------------------------------------------------------------
@@ -293,7 +339,9 @@ async def erase_candidate(session: OrgSession, cnic: str) -> ErasureOut:
         if applications == 0 and not candidates:
             raise ProblemError(404, "candidate_not_found", "No personal data of this candidate.")
         await session.audit(
-            conn, "candidate.erase", "candidate",
+            conn,
+            "candidate.erase",
+            "candidate",
             candidates[0]["id"] if candidates else None,
             after={"applications_erased": applications, "candidates_erased": len(candidates)},
         )

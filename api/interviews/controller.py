@@ -28,14 +28,22 @@ class InterviewsController(Controller):
 
     @get("", guards=[_INTERVIEWERS], summary="Interviews (an interviewer sees their own)")
     async def list_interviews(
-        self, session: OrgSession, application_id: uuid.UUID | None = None,
-        interviewer_id: uuid.UUID | None = None, starts_from: datetime | None = None,
+        self,
+        session: OrgSession,
+        application_id: uuid.UUID | None = None,
+        interviewer_id: uuid.UUID | None = None,
+        starts_from: datetime | None = None,
         starts_to: datetime | None = None,
     ) -> list[InterviewOut]:
-        return await service.list_interviews(session, {
-            "application_id": application_id, "interviewer_id": interviewer_id,
-            "starts_from": starts_from, "starts_to": starts_to,
-        })
+        return await service.list_interviews(
+            session,
+            {
+                "application_id": application_id,
+                "interviewer_id": interviewer_id,
+                "starts_from": starts_from,
+                "starts_to": starts_to,
+            },
+        )
 
     @get("/{interview_id:uuid}", guards=[_INTERVIEWERS], summary="One interview")
     async def read(self, session: OrgSession, interview_id: uuid.UUID) -> InterviewOut:
@@ -47,13 +55,21 @@ class InterviewsController(Controller):
     ) -> InterviewOut:
         return await service.reschedule(session, interview_id, data)
 
-    @post("/{interview_id:uuid}/cancel", guards=[HR], status_code=HTTP_200_OK,
-          summary="Cancel a scheduled interview")
+    @post(
+        "/{interview_id:uuid}/cancel",
+        guards=[HR],
+        status_code=HTTP_200_OK,
+        summary="Cancel a scheduled interview",
+    )
     async def cancel(self, session: OrgSession, interview_id: uuid.UUID) -> InterviewOut:
         return await service.cancel(session, interview_id)
 
-    @post("/{interview_id:uuid}/feedback", guards=[_INTERVIEWERS], status_code=HTTP_200_OK,
-          summary="The interviewer's notes and score (completes the interview)")
+    @post(
+        "/{interview_id:uuid}/feedback",
+        guards=[_INTERVIEWERS],
+        status_code=HTTP_200_OK,
+        summary="The interviewer's notes and score (completes the interview)",
+    )
     async def feedback(
         self, session: OrgSession, interview_id: uuid.UUID, data: FeedbackIn
     ) -> InterviewOut:

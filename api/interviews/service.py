@@ -16,8 +16,10 @@ from api.interviews.schemas import FeedbackIn, InterviewIn, InterviewOut, Resche
 from api.security import OrgSession
 from core.domain import ApplicationStatus, Role
 
-_COLUMNS = ("id, application_id, candidate_id, interviewer_id, interview_type, starts_at,"
-            " ends_at, status, notes, score, created_at, updated_at")
+_COLUMNS = (
+    "id, application_id, candidate_id, interviewer_id, interview_type, starts_at,"
+    " ends_at, status, notes, score, created_at, updated_at"
+)
 
 _CONFLICT_SQL = """
 SELECT id, interviewer_id = %(interviewer)s AS interviewer_busy FROM interviews
@@ -28,8 +30,11 @@ SELECT id, interviewer_id = %(interviewer)s AS interviewer_busy FROM interviews
  ORDER BY starts_at LIMIT 1
 """
 
-_INTERVIEWABLE = {ApplicationStatus.SCREENED, ApplicationStatus.SHORTLISTED,
-                  ApplicationStatus.INTERVIEW}
+_INTERVIEWABLE = {
+    ApplicationStatus.SCREENED,
+    ApplicationStatus.SHORTLISTED,
+    ApplicationStatus.INTERVIEW,
+}
 
 
 def _not_found(interview_id: uuid.UUID) -> ProblemError:
@@ -37,7 +42,10 @@ def _not_found(interview_id: uuid.UUID) -> ProblemError:
 
 
 async def _interview(
-    conn: AsyncConnection[Any], session: OrgSession, interview_id: uuid.UUID, *,
+    conn: AsyncConnection[Any],
+    session: OrgSession,
+    interview_id: uuid.UUID,
+    *,
     lock: bool = False,
 ) -> dict[str, Any]:
     cur = await conn.execute(
@@ -66,20 +74,36 @@ async def _check_interviewer(
         (interviewer_id, session.organization_id),
     )
     if await cur.fetchone() is None:
-        raise ProblemError(422, "interviewer_not_found",
-                           f"No active interviewer {interviewer_id} in this organization.")
+        raise ProblemError(
+            422,
+            "interviewer_not_found",
+            f"No active interviewer {interviewer_id} in this organization.",
+        )
 
 
 async def _check_conflicts(
-    conn: AsyncConnection[Any], session: OrgSession, *, interview_id: uuid.UUID | None,
-    interviewer_id: uuid.UUID, candidate_id: uuid.UUID | None, application_id: uuid.UUID,
-    starts: Any, ends: Any,
+    conn: AsyncConnection[Any],
+    session: OrgSession,
+    *,
+    interview_id: uuid.UUID | None,
+    interviewer_id: uuid.UUID,
+    candidate_id: uuid.UUID | None,
+    application_id: uuid.UUID,
+    starts: Any,
+    ends: Any,
 ) -> None:
-    cur = await conn.execute(_CONFLICT_SQL, {
-        "org": session.organization_id, "self": interview_id, "interviewer": interviewer_id,
-        "candidate": candidate_id, "application": application_id, "starts": starts,
-        "ends": ends,
-    })
+    cur = await conn.execute(
+        _CONFLICT_SQL,
+        {
+            "org": session.organization_id,
+            "self": interview_id,
+            "interviewer": interviewer_id,
+            "candidate": candidate_id,
+            "application": application_id,
+            "starts": starts,
+            "ends": ends,
+        },
+    )
     row: Any = await cur.fetchone()
     if row is not None:
         _raise_conflict(row["id"], "interviewer" if row["interviewer_busy"] else "candidate")
@@ -87,11 +111,14 @@ async def _check_conflicts(
 
 def _raise_conflict(conflicting: uuid.UUID | None, who: str) -> None:
     raise ProblemError(
-        409, "interview_conflict",
+        409,
+        "interview_conflict",
         f"The {who} already has an interview at that time"
         + (f": {conflicting}." if conflicting else "."),
-        extra={"conflicting_interview_id": str(conflicting) if conflicting else None,
-               "conflict_with": who},
+        extra={
+            "conflicting_interview_id": str(conflicting) if conflicting else None,
+            "conflict_with": who,
+        },
     )
 
 
@@ -101,60 +128,86 @@ async def schedule(session: OrgSession, data: InterviewIn) -> InterviewOut:
         async with session.tx() as conn:
             app = await load(conn, data.application_id, session.organization_id, lock=True)
             if app is None:
-                raise ProblemError(404, "application_not_found",
-                                   f"No application {data.application_id}.")
+                raise ProblemError(
+                    404, "application_not_found", f"No application {data.application_id}."
+                )
             if app["status"] not in _INTERVIEWABLE:
-                raise ProblemError(409, "application_not_interviewable",
-                                   f"An application in {app['status']} cannot be interviewed.")
+                raise ProblemError(
+                    409,
+                    "application_not_interviewable",
+                    f"An application in {app['status']} cannot be interviewed.",
+                )
             await _check_interviewer(conn, session, data.interviewer_id)
             await _check_conflicts(
-                conn, session, interview_id=None, interviewer_id=data.interviewer_id,
-                candidate_id=app["candidate_id"], application_id=app["id"],
-                starts=data.starts_at, ends=data.ends_at,
+                conn,
+                session,
+                interview_id=None,
+                interviewer_id=data.interviewer_id,
+                candidate_id=app["candidate_id"],
+                application_id=app["id"],
+                starts=data.starts_at,
+                ends=data.ends_at,
             )
             cur = await conn.execute(
                 "INSERT INTO interviews (organization_id, application_id, candidate_id,"
                 " interviewer_id, interview_type, starts_at, ends_at)"
                 f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-                (session.organization_id, app["id"], app["candidate_id"], data.interviewer_id,
-                 data.interview_type, data.starts_at, data.ends_at),
+                (
+                    session.organization_id,
+                    app["id"],
+                    app["candidate_id"],
+                    data.interviewer_id,
+                    data.interview_type,
+                    data.starts_at,
+                    data.ends_at,
+                ),
             )
             row: Any = await cur.fetchone()
             if app["status"] != ApplicationStatus.INTERVIEW:
                 await change_status(conn, app, ApplicationStatus.INTERVIEW, "interview scheduled")
             out = InterviewOut.model_validate(row)
-            await session.audit(conn, "interview.schedule", "interview", out.id,
-                                after=out.model_dump(mode="json"))
+            await session.audit(
+                conn, "interview.schedule", "interview", out.id, after=out.model_dump(mode="json")
+            )
     except psycopg.errors.ExclusionViolation:
         _raise_conflict(None, "interviewer or candidate")
     return out
 
 
-async def reschedule(session: OrgSession, interview_id: uuid.UUID,
-                     data: RescheduleIn) -> InterviewOut:
+async def reschedule(
+    session: OrgSession, interview_id: uuid.UUID, data: RescheduleIn
+) -> InterviewOut:
     try:
         async with session.tx() as conn:
             before = await _interview(conn, session, interview_id, lock=True)
             if before["status"] != "scheduled":
-                raise ProblemError(409, "interview_not_scheduled",
-                                   f"The interview is {before['status']}.")
+                raise ProblemError(
+                    409, "interview_not_scheduled", f"The interview is {before['status']}."
+                )
             interviewer = data.interviewer_id or before["interviewer_id"]
             if data.interviewer_id:
                 await _check_interviewer(conn, session, interviewer)
             await _check_conflicts(
-                conn, session, interview_id=interview_id, interviewer_id=interviewer,
-                candidate_id=before["candidate_id"], application_id=before["application_id"],
-                starts=data.starts_at, ends=data.ends_at,
+                conn,
+                session,
+                interview_id=interview_id,
+                interviewer_id=interviewer,
+                candidate_id=before["candidate_id"],
+                application_id=before["application_id"],
+                starts=data.starts_at,
+                ends=data.ends_at,
             )
             cur = await conn.execute(
                 "UPDATE interviews SET starts_at = %s, ends_at = %s, interviewer_id = %s,"
                 f" updated_at = now() WHERE id = %s AND organization_id = %s RETURNING {_COLUMNS}",
-                (data.starts_at, data.ends_at, interviewer, interview_id,
-                 session.organization_id),
+                (data.starts_at, data.ends_at, interviewer, interview_id, session.organization_id),
             )
             out = InterviewOut.model_validate(await cur.fetchone())
             await session.audit(
-                conn, "interview.reschedule", "interview", interview_id,
+                conn,
+                "interview.reschedule",
+                "interview",
+                interview_id,
                 before=InterviewOut.model_validate(before).model_dump(mode="json"),
                 after=out.model_dump(mode="json"),
             )
@@ -167,16 +220,23 @@ async def cancel(session: OrgSession, interview_id: uuid.UUID) -> InterviewOut:
     async with session.tx() as conn:
         before = await _interview(conn, session, interview_id, lock=True)
         if before["status"] != "scheduled":
-            raise ProblemError(409, "interview_not_scheduled",
-                               f"The interview is {before['status']}.")
+            raise ProblemError(
+                409, "interview_not_scheduled", f"The interview is {before['status']}."
+            )
         cur = await conn.execute(
             "UPDATE interviews SET status = 'cancelled', updated_at = now()"
             f" WHERE id = %s AND organization_id = %s RETURNING {_COLUMNS}",
             (interview_id, session.organization_id),
         )
         out = InterviewOut.model_validate(await cur.fetchone())
-        await session.audit(conn, "interview.cancel", "interview", interview_id,
-                            before={"status": "scheduled"}, after={"status": "cancelled"})
+        await session.audit(
+            conn,
+            "interview.cancel",
+            "interview",
+            interview_id,
+            before={"status": "scheduled"},
+            after={"status": "cancelled"},
+        )
     return out
 
 
@@ -193,7 +253,10 @@ async def feedback(session: OrgSession, interview_id: uuid.UUID, data: FeedbackI
         )
         out = InterviewOut.model_validate(await cur.fetchone())
         await session.audit(
-            conn, "interview.feedback", "interview", interview_id,
+            conn,
+            "interview.feedback",
+            "interview",
+            interview_id,
             before={"status": before["status"], "score": before["score"]},
             after={"status": "completed", "score": data.score},
         )

@@ -34,31 +34,44 @@ class JobsController(Controller):
     security = SECURITY
 
     @get(
-        "", opt=PUBLIC, security=[], summary="Open jobs (public, cached; ETag/If-None-Match)",
+        "",
+        opt=PUBLIC,
+        security=[],
+        summary="Open jobs (public, cached; ETag/If-None-Match)",
         responses={304: ResponseSpec(None, description="Not modified (ETag matched)")},
     )
     async def public_listing(
         self,
         request: Request[Any, Any, Any],
         state_: ApiState,
-        organization: Annotated[str | None, Parameter(max_length=63,
-                                description="Organization slug")] = None,
+        organization: Annotated[
+            str | None, Parameter(max_length=63, description="Organization slug")
+        ] = None,
         department: Annotated[str | None, Parameter(max_length=100)] = None,
         location: Annotated[str | None, Parameter(max_length=100)] = None,
         tier: JobTier | None = None,
-        q: Annotated[str | None, Parameter(max_length=100, description="Words in title or "
-                                           "description")] = None,
+        q: Annotated[
+            str | None, Parameter(max_length=100, description="Words in title or description")
+        ] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
         offset: Annotated[int, Parameter(ge=0, le=10_000)] = 0,
     ) -> Response[PublicJobPage]:
-        filters = {"organization": organization, "department": department,
-                   "location": location, "tier": str(tier) if tier else None, "q": q,
-                   "limit": limit, "offset": offset}
+        filters = {
+            "organization": organization,
+            "department": department,
+            "location": location,
+            "tier": str(tier) if tier else None,
+            "q": q,
+            "limit": limit,
+            "offset": offset,
+        }
         body, etag = await service.public_jobs(state_, filters)
         headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
         if _etag_matches(request.headers.get("if-none-match"), etag):
-            return cast(Response[PublicJobPage],
-                        Response(None, status_code=HTTP_304_NOT_MODIFIED, headers=headers))
+            return cast(
+                Response[PublicJobPage],
+                Response(None, status_code=HTTP_304_NOT_MODIFIED, headers=headers),
+            )
         return Response(PublicJobPage.model_validate_json(body), headers=headers)
 
     @post("", guards=[HR], summary="Create a job (admin, hr)")
@@ -73,14 +86,21 @@ class JobsController(Controller):
     async def update(self, session: OrgSession, job_id: uuid.UUID, data: JobPatch) -> JobOut:
         return await service.update_job(session, job_id, data)
 
-    @post("/{job_id:uuid}/close", guards=[HR], status_code=HTTP_200_OK,
-          summary="Close a job: no more applications (admin, hr)")
+    @post(
+        "/{job_id:uuid}/close",
+        guards=[HR],
+        status_code=HTTP_200_OK,
+        summary="Close a job: no more applications (admin, hr)",
+    )
     async def close(self, session: OrgSession, job_id: uuid.UUID) -> JobOut:
         return await service.close_job(session, job_id)
 
-    @put("/{job_id:uuid}/criteria", guards=[HR],
-         summary="New version of the screening criteria, tier and webhook (admin, hr)",
-         description="`criteria` follows the published schema of screening.criteria.Criteria.")
+    @put(
+        "/{job_id:uuid}/criteria",
+        guards=[HR],
+        summary="New version of the screening criteria, tier and webhook (admin, hr)",
+        description="`criteria` follows the published schema of screening.criteria.Criteria.",
+    )
     async def put_criteria(
         self, session: OrgSession, job_id: uuid.UUID, data: CriteriaIn
     ) -> CriteriaOut:
@@ -90,13 +110,20 @@ class JobsController(Controller):
     async def get_criteria(self, session: OrgSession, job_id: uuid.UUID) -> CriteriaOut:
         return await service.read_criteria(session, job_id)
 
-    @get("/{job_id:uuid}/shortlist", guards=[HR_OR_OPS],
-         summary="Current shortlist: rank, score, reasoning, skills, contact")
+    @get(
+        "/{job_id:uuid}/shortlist",
+        guards=[HR_OR_OPS],
+        summary="Current shortlist: rank, score, reasoning, skills, contact",
+    )
     async def shortlist(self, session: OrgSession, job_id: uuid.UUID) -> ShortlistOut:
         return await service.read_shortlist(session, job_id)
 
-    @post("/{job_id:uuid}/shortlist/rebuild", guards=[HR_OR_OPS], status_code=HTTP_202_ACCEPTED,
-          summary="Re-score stale applications, then rebuild the shortlist (a task)")
+    @post(
+        "/{job_id:uuid}/shortlist/rebuild",
+        guards=[HR_OR_OPS],
+        status_code=HTTP_202_ACCEPTED,
+        summary="Re-score stale applications, then rebuild the shortlist (a task)",
+    )
     async def rebuild(
         self, session: OrgSession, security: SecurityState, job_id: uuid.UUID
     ) -> TaskAccepted:
@@ -112,7 +139,8 @@ class TasksController(Controller):
 
     @get("/{task_id:str}", summary="State of a task (queued, running, succeeded, failed)")
     async def read(
-        self, session: OrgSession,
+        self,
+        session: OrgSession,
         task_id: Annotated[str, Parameter(max_length=64, pattern=r"^[0-9a-f]{32}$")],
     ) -> TaskOut:
         return await service.read_task(session, task_id)

@@ -115,8 +115,17 @@ async def create_job(session: OrgSession, data: JobIn) -> JobOut:
         cur = await conn.execute(
             "INSERT INTO jobs (organization_id, title, department, description, location, status,"
             " openings, tier, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (session.organization_id, data.title, data.department, data.description,
-             data.location, data.status, data.openings, data.tier, session.principal.user_id),
+            (
+                session.organization_id,
+                data.title,
+                data.department,
+                data.description,
+                data.location,
+                data.status,
+                data.openings,
+                data.tier,
+                session.principal.user_id,
+            ),
         )
         row: Any = await cur.fetchone()
         job = await _job(conn, session, row["id"])
@@ -146,8 +155,9 @@ async def update_job(session: OrgSession, job_id: uuid.UUID, patch: JobPatch) ->
                 {**changes, "id": job_id, "org": session.organization_id},
             )
         after = await _job(conn, session, job_id)
-        await session.audit(conn, "job.update", "job", job_id,
-                            before=_audit_view(before), after=_audit_view(after))
+        await session.audit(
+            conn, "job.update", "job", job_id, before=_audit_view(before), after=_audit_view(after)
+        )
     await _invalidate_public(session.api)
     return after
 
@@ -163,8 +173,14 @@ async def close_job(session: OrgSession, job_id: uuid.UUID) -> JobOut:
             (job_id, session.organization_id),
         )
         after = await _job(conn, session, job_id)
-        await session.audit(conn, "job.close", "job", job_id,
-                            before={"status": before.status}, after={"status": after.status})
+        await session.audit(
+            conn,
+            "job.close",
+            "job",
+            job_id,
+            before={"status": before.status},
+            after={"status": after.status},
+        )
     await _invalidate_public(session.api)
     return after
 
@@ -178,10 +194,11 @@ def _audit_view(job: JobOut) -> dict[str, Any]:
 
 async def public_jobs(api: ApiState, filters: dict[str, Any]) -> tuple[bytes, str]:
     """The JSON page of open jobs matching ``filters`` and its ETag (cached in Redis)."""
-    generation = (await api.redis.get(_PUBLIC_GEN_KEY) or b"0").decode()
+    generation = _text_of(await api.redis.get(_PUBLIC_GEN_KEY)) or "0"
     digest = hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:32]
     key = f"pvara:jobs:public:{generation}:{digest}"
-    body: bytes | None = await api.redis.get(key)
+    cached = await api.redis.get(key)
+    body = cached.encode() if isinstance(cached, str) else cached
     if body is None:
         params = {**filters, "q": f"%{_escape_like(filters['q'])}%" if filters["q"] else None}
         async with api.db.connection() as conn:
@@ -189,13 +206,19 @@ async def public_jobs(api: ApiState, filters: dict[str, Any]) -> tuple[bytes, st
             rows: list[Any] = await cur.fetchall()
         base = api.settings.effective_public_url
         page = PublicJobPage(
-            items=[PublicJob(**r, apply_url=f"{base}/api/v1/jobs/{r['id']}/applications")
-                   for r in rows],
-            limit=filters["limit"], offset=filters["offset"],
+            items=[
+                PublicJob(**r, apply_url=f"{base}/api/v1/jobs/{r['id']}/applications") for r in rows
+            ],
+            limit=filters["limit"],
+            offset=filters["offset"],
         )
         body = page.model_dump_json().encode()
         await api.redis.set(key, body, ex=api.settings.jobs_cache_ttl_s)
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _text_of(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _escape_like(text: str) -> str:
@@ -220,9 +243,16 @@ async def put_criteria(session: OrgSession, job_id: uuid.UUID, data: CriteriaIn)
             "INSERT INTO screening_criteria (organization_id, job_id, version, criteria,"
             " model_used, top_n_candidates, min_score_threshold, updated_by)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (session.organization_id, job_id, version, Jsonb(criteria),
-             data.criteria.llm_config.provider, data.criteria.filtering.top_n_candidates,
-             data.criteria.filtering.min_score_threshold, session.principal.user_id),
+            (
+                session.organization_id,
+                job_id,
+                version,
+                Jsonb(criteria),
+                data.criteria.llm_config.provider,
+                data.criteria.filtering.top_n_candidates,
+                data.criteria.filtering.min_score_threshold,
+                session.principal.user_id,
+            ),
         )
         job_changes = data.model_dump(
             include={"tier", "webhook_url", "webhook_secret"}, exclude_none=True
@@ -236,9 +266,14 @@ async def put_criteria(session: OrgSession, job_id: uuid.UUID, data: CriteriaIn)
             )
         out = await _criteria(conn, session, job_id)
         if "webhook_secret" in job_changes:
-            job_changes["webhook_secret"] = "(set)"
-        await session.audit(conn, "criteria.update", "job", job_id,
-                            after={"version": version, "criteria": criteria, **job_changes})
+            job_changes["webhook_secret"] = "(set)"  # noqa: S105 (never audit the secret)
+        await session.audit(
+            conn,
+            "criteria.update",
+            "job",
+            job_id,
+            after={"version": version, "criteria": criteria, **job_changes},
+        )
     if "tier" in job_changes:
         await _invalidate_public(session.api)
     return out
@@ -270,27 +305,37 @@ async def read_shortlist(session: OrgSession, job_id: uuid.UUID) -> ShortlistOut
         cur = await conn.execute(_SHORTLIST_VERSION_SQL, (job_id, session.organization_id))
         current: Any = await cur.fetchone()
         if current is None:
-            return ShortlistOut(job_id=job_id, version=None, criteria_version=None,
-                                built_at=None, entries=[])
+            return ShortlistOut(
+                job_id=job_id, version=None, criteria_version=None, built_at=None, entries=[]
+            )
         cur = await conn.execute(
             _SHORTLIST_SQL, (job_id, current["version"], session.organization_id)
         )
         rows: list[Any] = await cur.fetchall()
     entries = [
         ShortlistEntry(
-            rank=r["rank"], application_id=r["application_id"], score=float(r["ai_score"]),
-            status=r["status"], reasoning=_text(r["reasoning"]),
+            rank=r["rank"],
+            application_id=r["application_id"],
+            score=float(r["ai_score"]),
+            status=r["status"],
+            reasoning=_text(r["reasoning"]),
             recommendation=r["ai_recommendation"],
             skills_matched=r["ai_skills_matched"] or [],
             skills_missing=r["ai_skills_missing"] or [],
-            criteria_version=r["criteria_version"], candidate_name=r["candidate_name"],
-            candidate_email=r["candidate_email"], candidate_phone=r["candidate_phone"],
+            criteria_version=r["criteria_version"],
+            candidate_name=r["candidate_name"],
+            candidate_email=r["candidate_email"],
+            candidate_phone=r["candidate_phone"],
         )
         for r in rows
     ]
-    return ShortlistOut(job_id=job_id, version=current["version"],
-                        criteria_version=current["criteria_version"],
-                        built_at=current["created_at"], entries=entries)
+    return ShortlistOut(
+        job_id=job_id,
+        version=current["version"],
+        criteria_version=current["criteria_version"],
+        built_at=current["created_at"],
+        entries=entries,
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -309,8 +354,9 @@ async def request_rebuild(
         await session.audit(conn, "shortlist.rebuild", "job", job_id, after={"task_id": task_id})
     await session.api.redis.set(
         task_key(task_id),
-        task_record(task_id, "shortlist.rebuild", str(session.organization_id), "queued",
-                    job_id=str(job_id)),
+        task_record(
+            task_id, "shortlist.rebuild", str(session.organization_id), "queued", job_id=str(job_id)
+        ),
         ex=TASK_TTL_S,
     )
     await asyncio.to_thread(

@@ -7,7 +7,7 @@ router's job: the SDKs' own retries are off.
 
 from __future__ import annotations
 
-from screening.config import LlmSettings, get_llm_settings
+from core.settings import Settings, get_settings
 from screening.providers.anthropic import AnthropicProvider
 from screening.providers.base import (
     InvalidAnswer,
@@ -44,9 +44,9 @@ __all__ = [
 ]
 
 
-def all_providers(settings: LlmSettings | None = None) -> dict[ProviderName, Provider]:
+def all_providers(settings: Settings | None = None) -> dict[ProviderName, Provider]:
     """One adapter per provider, keyed by name (unavailable ones included)."""
-    settings = settings or get_llm_settings()
+    settings = settings or get_settings()
     return {
         "ollama": OllamaProvider(settings),
         "anthropic": AnthropicProvider(settings),

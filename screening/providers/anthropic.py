@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 from anthropic.types import Message, MessageParam, ToolParam
 
-from screening.config import LlmSettings, get_llm_settings
+from core.settings import Settings, get_settings
 from screening.prompt import Prompt
 from screening.providers.base import (
     ANSWER_NAME,
@@ -49,8 +49,8 @@ class AnthropicProvider(RepairingAdapter[_Conversation, Message]):
     longer than the model's minimum cacheable length.
     """
 
-    def __init__(self, settings: LlmSettings | None = None) -> None:
-        self._settings = settings or get_llm_settings()
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings or get_settings()
         self._client: anthropic.Anthropic | None = None
         self._lock = threading.Lock()
 

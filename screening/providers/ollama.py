@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import ollama
 
-from screening.config import LlmSettings, get_llm_settings
+from core.settings import Settings, get_settings
 from screening.prompt import Prompt
 from screening.providers.base import (
     ProviderCall,
@@ -35,8 +35,8 @@ class OllamaProvider(RepairingAdapter[_Conversation, ollama.ChatResponse]):
     ``retry_after_s``.
     """
 
-    def __init__(self, settings: LlmSettings | None = None) -> None:
-        self._settings = settings or get_llm_settings()
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings or get_settings()
         self._client: ollama.Client | None = None
         self._lock = threading.Lock()
 

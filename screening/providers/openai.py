@@ -8,7 +8,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
-from screening.config import LlmSettings, get_llm_settings
+from core.settings import Settings, get_settings
 from screening.prompt import Prompt
 from screening.providers.base import (
     ANSWER_NAME,
@@ -34,8 +34,8 @@ _NO_TEMPERATURE_PREFIXES = ("gpt-5", "o1", "o3", "o4")
 class OpenAIProvider(RepairingAdapter[_Conversation, ChatCompletion]):
     """Screens through ``client.chat.completions.create``; key from OPENAI_API_KEY."""
 
-    def __init__(self, settings: LlmSettings | None = None) -> None:
-        self._settings = settings or get_llm_settings()
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings or get_settings()
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
 

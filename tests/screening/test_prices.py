@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from screening.config import LlmSettings
+from core.settings import Settings
 from screening.prices import GpuPrice, PriceTable, TokenPrice, UnknownPriceError, load_prices
 from screening.providers import Usage
 
@@ -183,10 +183,10 @@ def test_overrides_come_from_pvara_price_table_overrides(
         "PVARA_PRICE_TABLE_OVERRIDES", '{"anthropic": {"claude-haiku-4-5": {"output": "4"}}}'
     )
 
-    table = load_prices(LlmSettings())
+    table = load_prices(Settings())
 
     assert table.cost_usd("anthropic", "claude-haiku-4-5", Usage(0, 1_000_000)) == Decimal("4")
 
 
 def test_no_overrides_keep_the_plain_version() -> None:
-    assert load_prices(LlmSettings(price_table_overrides=None)).version == TABLE.version
+    assert load_prices(Settings(price_table_overrides=None)).version == TABLE.version

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from screening.config import LlmSettings
+from core.settings import Settings
 from screening.criteria import EXAMPLE_CRITERIA, Criteria
 from screening.prices import PriceTable
 from screening.prompt import Prompt, build_prompt
@@ -57,8 +57,8 @@ PROMPT = build_prompt(
 )
 
 
-def settings_for(server: FakeLlmServer, *, timeout_s: float = 10.0) -> LlmSettings:
-    return LlmSettings(
+def settings_for(server: FakeLlmServer, *, timeout_s: float = 10.0) -> Settings:
+    return Settings(
         openai_api_key=SecretStr("sk-test"),
         openai_base_url=server.openai_base_url,
         anthropic_api_key=SecretStr("sk-ant-test"),
@@ -74,13 +74,13 @@ class Case:
 
     name: str
     model: str
-    build: Callable[[LlmSettings], Provider]
+    build: Callable[[Settings], Provider]
     system: Callable[[RecordedRequest], str]
     user: Callable[[RecordedRequest], str]
     schema: Callable[[RecordedRequest], Any]
     last_turn: Callable[[RecordedRequest], str]
 
-    def screen(self, settings: LlmSettings, prompt: Prompt = PROMPT) -> Any:
+    def screen(self, settings: Settings, prompt: Prompt = PROMPT) -> Any:
         return self.build(settings).screen(
             prompt, model=self.model, max_tokens=500, temperature=0.2
         )
@@ -269,7 +269,7 @@ def test_server_slower_than_the_timeout_raises_provider_timeout(
 def test_unconfigured_provider_is_unavailable_and_sends_nothing(
     case: Case, fake_llm: FakeLlmServer
 ) -> None:
-    settings = LlmSettings(openai_api_key=None, anthropic_api_key=None, ollama_host=None)
+    settings = Settings(openai_api_key=None, anthropic_api_key=None, ollama_host=None)
     provider = case.build(settings)
 
     assert provider.name == case.name
@@ -285,7 +285,7 @@ def test_unreachable_host_is_unavailable(case: Case) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    settings = LlmSettings(
+    settings = Settings(
         openai_api_key=SecretStr("k"),
         openai_base_url=f"{url}/v1",
         anthropic_api_key=SecretStr("k"),
@@ -316,7 +316,7 @@ def test_keys_and_host_come_from_the_conventional_environment_variables(
     monkeypatch.setenv("OLLAMA_HOST", "http://gpu-1:11434")
     monkeypatch.setenv("PVARA_OPENAI_API_KEY", "sk-pvara")
 
-    settings = LlmSettings()
+    settings = Settings()
 
     assert settings.openai_api_key is not None
     assert settings.openai_api_key.get_secret_value() == "sk-pvara"  # ours wins

@@ -1,0 +1,1 @@
+"""Offers: create, accept, decline, expire (lazily on read; swept by the scheduler)."""

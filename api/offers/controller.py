@@ -1,0 +1,72 @@
+"""``/api/v1/offers``."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, get, post
+from litestar.status_codes import HTTP_200_OK
+
+from api.offers import service
+from api.offers.schemas import OfferIn, OfferOut, OfferStatus
+from api.security import DEPENDENCIES, HR, SECURITY, OrgSession, allow
+from core.domain import Role
+
+_READERS = allow(Role.ADMIN, Role.HR, Role.FINANCE)
+
+
+class OffersController(Controller):
+    path = "/api/v1/offers"
+    tags = ["offers"]
+    dependencies = DEPENDENCIES
+    security = SECURITY
+
+    @post(
+        "",
+        guards=[HR],
+        summary="Offer for an application in interview/offer (emits offers.created)",
+    )
+    async def create(self, session: OrgSession, data: OfferIn) -> OfferOut:
+        return await service.create(session, data)
+
+    @get("", guards=[_READERS], summary="Offers (overdue ones are expired on read)")
+    async def list_offers(
+        self,
+        session: OrgSession,
+        status: OfferStatus | None = None,
+        application_id: uuid.UUID | None = None,
+    ) -> list[OfferOut]:
+        return await service.list_offers(
+            session, {"status": status, "application_id": application_id}
+        )
+
+    @get("/{offer_id:uuid}", guards=[_READERS], summary="One offer")
+    async def read(self, session: OrgSession, offer_id: uuid.UUID) -> OfferOut:
+        return await service.read(session, offer_id)
+
+    @post(
+        "/{offer_id:uuid}/accept",
+        guards=[HR],
+        status_code=HTTP_200_OK,
+        summary="Record acceptance (the application becomes hired)",
+    )
+    async def accept(self, session: OrgSession, offer_id: uuid.UUID) -> OfferOut:
+        return await service.decide(session, offer_id, "accepted")
+
+    @post(
+        "/{offer_id:uuid}/decline",
+        guards=[HR],
+        status_code=HTTP_200_OK,
+        summary="Record that the candidate declined",
+    )
+    async def decline(self, session: OrgSession, offer_id: uuid.UUID) -> OfferOut:
+        return await service.decide(session, offer_id, "declined")
+
+    @post(
+        "/{offer_id:uuid}/expire",
+        guards=[HR],
+        status_code=HTTP_200_OK,
+        summary="Expire a pending offer now",
+    )
+    async def expire(self, session: OrgSession, offer_id: uuid.UUID) -> OfferOut:
+        return await service.decide(session, offer_id, "expired")
