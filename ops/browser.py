@@ -112,10 +112,11 @@ class Browser:
         return result.get("result", {}).get("value")
 
     def wait_for(self, expression: str, timeout_s: float = 20) -> Any:
-        """Poll ``expression`` until it is truthy; return its value."""
+        """Poll ``expression`` until it is truthy (errors count as not yet); return its value."""
         deadline = time.monotonic() + timeout_s
+        guarded = f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return null; }} }})()"
         while True:
-            value = self.evaluate(expression)
+            value = self.evaluate(guarded)
             if value:
                 return value
             if time.monotonic() > deadline:

@@ -146,6 +146,8 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
     from core import deadletters
     from core.queue import create_broker
 
+    if args.kafka:
+        return _kafka_dlq(args, settings)
     client = redis.Redis.from_url(settings.effective_redis_url)
     if args.action == "list":
         dead = deadletters.list_dead(client)
@@ -168,6 +170,38 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
             deadletters.delete(client, d.queue, d.message_id)
         print(f"{args.action}ed {d.queue} {d.message_id} {d.actor}")
     return 0 if targets or args.all else 1
+
+
+def _kafka_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.deadletter_topic import read_dead_letters, replay
+    from ingest.producer import Producer
+
+    if args.action == "list":
+        letters = read_dead_letters(settings)
+        if args.json:
+            print(json.dumps([d.as_dict() for d in letters], indent=2))
+        elif not letters:
+            print("the Kafka dead-letter topic is empty")
+        for d in letters if not args.json else []:
+            print(
+                f"{d.partition}:{d.offset}  from {d.source_topic}[{d.source_partition}]"
+                f"@{d.source_offset}  {d.reason}"
+            )
+        return 0
+    if args.action == "delete":
+        print("Kafka dead letters expire with the topic's retention; nothing to delete")
+        return 1
+    producer = Producer(settings, client_id="pvara-dlq")
+    try:
+        ok = True
+        for ref in args.ids:
+            partition, _, offset = ref.partition(":")
+            replayed = replay(settings, int(partition), int(offset), producer)
+            print(f"{'replayed' if replayed else 'not found'} {ref}")
+            ok = ok and replayed
+        return 0 if ok else 1
+    finally:
+        producer.close()
 
 
 def _maintenance(args: argparse.Namespace, settings: Settings) -> int:
@@ -193,8 +227,12 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
     password = os.environ.get("PVARA_NEW_USER_PASSWORD") or getpass.getpass("Password: ")
     try:
         org_id, user_id = create_organization_with_admin(
-            settings, name=args.org_name or args.org, slug=args.org, email=args.email,
-            password=password, role=Role(args.role),
+            settings,
+            name=args.org_name or args.org,
+            slug=args.org,
+            email=args.email,
+            password=password,
+            role=Role(args.role),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -257,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("ids", nargs="*", help="message ids (see `pvara dlq list`)")
     dlq.add_argument("--all", action="store_true", help="every dead message")
     dlq.add_argument("--json", action="store_true")
+    dlq.add_argument(
+        "--kafka",
+        action="store_true",
+        help="the Kafka dead-letter topic (ids are PARTITION:OFFSET) instead of the pools'",
+    )
     dlq.set_defaults(handler=_dlq)
 
     maintenance = sub.add_parser("maintenance", help="partitions ahead, metrics refresh")
@@ -273,8 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--org", required=True, help="organization slug (created if new)")
     users.add_argument("--org-name", help="organization display name (default: the slug)")
     users.add_argument("--email", required=True)
-    users.add_argument("--role", default="admin",
-                       choices=["admin", "hr", "interviewer", "ops", "finance"])
+    users.add_argument(
+        "--role", default="admin", choices=["admin", "hr", "interviewer", "ops", "finance"]
+    )
     users.set_defaults(handler=_users)
     return parser
 

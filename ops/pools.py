@@ -166,10 +166,17 @@ def series(
     return out
 
 
-def in_flight(client: redis.Redis, pools: Iterable[str] = POOLS) -> dict[str, int]:
-    """Messages fetched but not yet acknowledged, per pool, over every live Dramatiq worker."""
+def in_flight(
+    client: redis.Redis, settings: Settings, pools: Iterable[str] = POOLS
+) -> dict[str, int]:
+    """Messages fetched and not yet acknowledged, per pool, by workers with a live heartbeat.
+
+    (A dead worker's unacknowledged messages go back to the queue at the broker's next
+    maintenance after ``queue_heartbeat_timeout_ms``; they are not counted here.)
+    """
     pools = list(pools)
-    worker_ids = client.zrange(f"{NAMESPACE}:__heartbeats__", 0, -1)
+    alive_since = int(time.time() * 1000) - settings.queue_heartbeat_timeout_ms
+    worker_ids = client.zrangebyscore(f"{NAMESPACE}:__heartbeats__", alive_since, "+inf")
     pipe = client.pipeline(transaction=False)
     for worker_id in worker_ids:
         for pool in pools:
@@ -194,7 +201,7 @@ def pool_status(
         pipe.zcard(f"{NAMESPACE}:{pool}.XQ")
     sizes = iter(pipe.execute())
     want = desired(client, settings, group)
-    flying = in_flight(client)
+    flying = in_flight(client, settings)
     recent = series(client, buckets=60 // BUCKET_S)
     live = workers(client, settings, group=group)
     rows = []

@@ -72,6 +72,7 @@ def screen(request: ScreeningRequest) -> ScreeningOutcome:
         provider=LOCAL_PROVIDER,
         model=LOCAL_MODEL,
         routing_reason=reason,
-        calls=[CallRecord(LOCAL_PROVIDER, LOCAL_MODEL, reason, latency_ms=latency,
-                          score=result.score)],
+        calls=[
+            CallRecord(LOCAL_PROVIDER, LOCAL_MODEL, reason, latency_ms=latency, score=result.score)
+        ],
     )

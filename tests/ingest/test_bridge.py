@@ -153,6 +153,7 @@ def test_undecodable_and_unknown_job_records_go_to_the_dead_letter_topic(
         wait_for(lambda: _row_counts(db, org_job.job_id)["rows"] == 1, 60, "the good record")
 
     reasons: dict[str, str] = {}
+    where: dict[str, tuple[int, int]] = {}
 
     def read() -> bool:
         for batch in dlq.poll(timeout_ms=500).values():
@@ -162,12 +163,42 @@ def test_undecodable_and_unknown_job_records_go_to_the_dead_letter_topic(
                     reasons["poison"] = envelope["reason"]
                 elif str(stranger.application_id) in envelope["value"]:
                     reasons["stranger"] = envelope["reason"]
+                    where["stranger"] = (record.partition, record.offset)
         return len(reasons) == 2
 
     wait_for(read, 30, "both dead letters")
     dlq.close()
     assert reasons["poison"].startswith("undecodable record")
     assert "unknown job" in reasons["stranger"]
+
+    # Ops fixes the cause (the job now exists) and replays the dead letter: it goes through.
+    db.execute(
+        "INSERT INTO jobs (id, organization_id, title) VALUES (%s, %s, 'Late job')",
+        (stranger.job_id, org_job.organization_id),
+    )
+    with running_bridge(services_up, broker):
+        replayed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ops.cli",
+                "dlq",
+                "replay",
+                "--kafka",
+                "{}:{}".format(*where["stranger"]),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        wait_for(
+            lambda: db.execute(
+                "SELECT 1 FROM applications WHERE id = %s", (stranger.application_id,)
+            ).fetchone(),
+            60,
+            "the replayed record",
+        )
 
 
 @pytest.mark.parametrize("payload", [b"", b"\xff\xfe", b"[]", b'{"schema_version": 2}'])

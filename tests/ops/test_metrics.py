@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import Settings
 from ops.web import create_ops_app, issue_ops_token
-from tasks.middleware import TASKS_KEY, PoolStats
+from tasks.middleware import FAILURES_KEY, TASKS_KEY, PoolStats
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,9 @@ def test_task_durations_and_failures_recorded_by_workers_are_exported_per_actor(
     finally:
         fields = [f for f in redis_client.hkeys(TASKS_KEY) if f.decode().startswith(actor)]
         redis_client.hdel(TASKS_KEY, *fields)
+        for entry in redis_client.lrange(FAILURES_KEY, 0, -1):
+            if actor.encode() in entry:
+                redis_client.lrem(FAILURES_KEY, 0, entry)
 
 
 def test_llm_tokens_cost_and_budget_remaining_are_exported(

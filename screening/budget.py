@@ -1,0 +1,227 @@
+"""Per-organization LLM budgets in Redis that concurrent workers cannot overspend.
+
+A call first *reserves* its estimated cost in every bucket it draws on (the organization's
+total and its share for the provider, per UTC day and month); one Lua script checks
+``limit - spent - reserved >= estimate`` in all of them and reserves in all or none. After the
+call the reservation is *settled* (replaced by the real cost) or *released* (a failure that
+cost nothing). Each reservation also sits in a sorted set scored by its expiry, so the
+reservation of a worker that died is dropped by the next script that touches the bucket.
+
+Amounts are integers of 1e-8 USD (the ledger's scale), exact in Lua's doubles up to $90M.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import redis
+
+Period = Literal["day", "month"]
+PERIODS: tuple[Period, ...] = ("day", "month")
+ALL_PROVIDERS = "*"
+_UNIT = Decimal("0.00000001")
+_KEY_TTL_S = {"day": 3 * 86_400, "month": 40 * 86_400}
+
+# KEYS: per bucket a hash (spent, reserved, r:<id> -> amount) and a zset (id -> expiry ms).
+# ARGV: now_ms, expires_ms, id, amount, then one limit per bucket (-1 = unlimited), then one
+# key TTL per bucket. Returns 0 when reserved, else the 1-based index of the first full bucket.
+_PURGE = """
+local function purge(h, z, now)
+  local gone = redis.call('ZRANGEBYSCORE', z, '-inf', now)
+  for _, id in ipairs(gone) do
+    local amount = tonumber(redis.call('HGET', h, 'r:' .. id) or '0')
+    redis.call('HDEL', h, 'r:' .. id)
+    redis.call('HINCRBY', h, 'reserved', -amount)
+    redis.call('ZREM', z, id)
+  end
+end
+"""
+_RESERVE = (
+    _PURGE
+    + """
+local now, expires, id, amount = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local n = #KEYS / 2
+for i = 1, n do
+  local h, z = KEYS[2 * i - 1], KEYS[2 * i]
+  purge(h, z, now)
+  local limit = tonumber(ARGV[4 + i])
+  if limit >= 0 then
+    local spent = tonumber(redis.call('HGET', h, 'spent') or '0')
+    local reserved = tonumber(redis.call('HGET', h, 'reserved') or '0')
+    if limit - spent - reserved < amount then return i end
+  end
+end
+for i = 1, n do
+  local h, z = KEYS[2 * i - 1], KEYS[2 * i]
+  redis.call('HINCRBY', h, 'reserved', amount)
+  redis.call('HSET', h, 'r:' .. id, amount)
+  redis.call('ZADD', z, expires, id)
+  local ttl = tonumber(ARGV[4 + n + i])
+  redis.call('EXPIRE', h, ttl)
+  redis.call('EXPIRE', z, ttl)
+end
+return 0
+"""
+)
+# ARGV: now_ms, id, actual amount. Removes the reservation (if it has not expired) and adds
+# the actual amount to ``spent`` (even after expiry: the money was spent).
+_SETTLE = (
+    _PURGE
+    + """
+local now, id, actual = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+for i = 1, #KEYS / 2 do
+  local h, z = KEYS[2 * i - 1], KEYS[2 * i]
+  local amount = redis.call('HGET', h, 'r:' .. id)
+  if amount then
+    redis.call('HDEL', h, 'r:' .. id)
+    redis.call('HINCRBY', h, 'reserved', -tonumber(amount))
+    redis.call('ZREM', z, id)
+  end
+  if actual > 0 then redis.call('HINCRBY', h, 'spent', actual) end
+  purge(h, z, now)
+end
+return 0
+"""
+)
+
+
+class BudgetExhausted(Exception):  # noqa: N818 - a state, like the provider errors
+    """The estimate does not fit in ``bucket`` (e.g. ``org:openai:day``)."""
+
+    def __init__(self, bucket: str, limit_usd: Decimal) -> None:
+        super().__init__(f"budget exhausted: {bucket} limit ${limit_usd}")
+        self.bucket = bucket
+        self.limit_usd = limit_usd
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One limit: an organization's spending on ``provider`` (or ``*``) in one period."""
+
+    organization_id: uuid.UUID
+    provider: str
+    period: Period
+    limit_usd: Decimal | None
+
+    def label(self) -> str:
+        return f"organization {self.provider} {self.period}"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A reserved estimate; pass it to :meth:`Budget.settle` or :meth:`Budget.release`."""
+
+    id: str
+    keys: tuple[str, ...]
+    amount_usd: Decimal
+
+
+@dataclass(frozen=True)
+class BucketState:
+    spent_usd: Decimal
+    reserved_usd: Decimal
+
+
+LimitSource = Callable[[uuid.UUID], Mapping[tuple[str, Period], Decimal]]
+"""Per-organization limits by (provider or ``*``, period); missing = unlimited."""
+
+
+class Budget:
+    """Reserve, settle and release LLM spending against per-organization limits.
+
+    Args:
+        client: Redis.
+        limits: the organization's limits (see :class:`BudgetLimits`).
+        reservation_ttl_s: a reservation not settled by then is dropped.
+        namespace: key prefix (tests use their own).
+        clock: seconds since the epoch (tests move it instead of sleeping).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        limits: LimitSource,
+        *,
+        reservation_ttl_s: float,
+        namespace: str = "pvara:llm",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = client
+        self._limits = limits
+        self._ttl_ms = int(reservation_ttl_s * 1000)
+        self._namespace = namespace
+        self._clock = clock
+        self._reserve = client.register_script(_RESERVE)
+        self._settle = client.register_script(_SETTLE)
+
+    def buckets(self, organization_id: uuid.UUID, provider: str) -> list[Bucket]:
+        """The buckets a call to ``provider`` draws on, with their limits."""
+        limits = self._limits(organization_id)
+        return [
+            Bucket(organization_id, scope, period, limits.get((scope, period)))
+            for period in PERIODS
+            for scope in (ALL_PROVIDERS, provider)
+        ]
+
+    def reserve(
+        self, organization_id: uuid.UUID, provider: str, estimate_usd: Decimal
+    ) -> Reservation:
+        """Reserve ``estimate_usd`` in every bucket of ``provider``, or in none.
+
+        Raises:
+            BudgetExhausted: some bucket has less than the estimate left.
+        """
+        buckets = self.buckets(organization_id, provider)
+        keys = self._keys(buckets)
+        reservation_id = uuid.uuid4().hex
+        now = int(self._clock() * 1000)
+        argv: list[Any] = [now, now + self._ttl_ms, reservation_id, _units(estimate_usd)]
+        argv += [_units(b.limit_usd) if b.limit_usd is not None else -1 for b in buckets]
+        argv += [_KEY_TTL_S[b.period] for b in buckets]
+        full = int(self._reserve(keys=list(keys), args=argv))
+        if full:
+            bucket = buckets[full - 1]
+            assert bucket.limit_usd is not None
+            raise BudgetExhausted(bucket.label(), bucket.limit_usd)
+        return Reservation(reservation_id, keys, estimate_usd)
+
+    def settle(self, reservation: Reservation, actual_usd: Decimal) -> None:
+        """Replace the reservation by what the call really cost."""
+        now = int(self._clock() * 1000)
+        self._settle(keys=list(reservation.keys), args=[now, reservation.id, _units(actual_usd)])
+
+    def release(self, reservation: Reservation) -> None:
+        """Drop the reservation of a call that cost nothing."""
+        self.settle(reservation, Decimal(0))
+
+    def state(self, bucket: Bucket) -> BucketState:
+        """Spent and reserved amounts of one bucket now (expired reservations excluded)."""
+        hash_key, zset_key = self._keys([bucket])
+        now = int(self._clock() * 1000)
+        self._settle(keys=[hash_key, zset_key], args=[now, "-", 0])  # purges only
+        spent, reserved = self._redis.hmget(hash_key, ["spent", "reserved"])
+        return BucketState(_usd(spent), _usd(reserved))
+
+    def _keys(self, buckets: list[Bucket]) -> tuple[str, ...]:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        keys: list[str] = []
+        for b in buckets:
+            stamp = now.strftime("%Y-%m-%d" if b.period == "day" else "%Y-%m")
+            # The hash tag keeps an organization's buckets in one Redis Cluster slot.
+            base = f"{self._namespace}:budget:{{{b.organization_id}}}:{b.provider}:{stamp}"
+            keys += [base, f"{base}:expiry"]
+        return tuple(keys)
+
+
+def _units(usd: Decimal) -> int:
+    return int((usd / _UNIT).to_integral_value())
+
+
+def _usd(raw: Any) -> Decimal:
+    return Decimal(int(raw or 0)) * _UNIT
