@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from api.applications.routes import ApplicationsController
 from api.errors import EXCEPTION_HANDLERS
 from api.health import live, ready
+from api.reports.controller import ReportsController
 from api.routes import CONTROLLERS, MIDDLEWARE
 from api.security import OPENAPI_COMPONENTS, PUBLIC, SecurityState
 from api.state import ApiState
@@ -78,7 +79,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             Router("/", route_handlers=[ApplicationsController], opt=PUBLIC),
-            live, ready, *CONTROLLERS,
+            live, ready, *CONTROLLERS, ReportsController,
         ],
         dependencies={"state_": Provide(_state, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -385,7 +385,8 @@ class HttpMetricsMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_wrapper)
         except Exception as exc:  # answered by an outer exception handler
-            status = int(getattr(exc, "status", None) or getattr(exc, "status_code", 500))
+            code = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+            status = code if isinstance(code, int) else 500
             raise
         finally:
             route = scope.get("path_template") or "unmatched"

@@ -208,8 +208,11 @@ class OpsPlugin(InitPluginProtocol):
 def issue_ops_token(settings: Settings) -> str:
     """A short-lived access token with the ``ops`` role (demo screenshots, smoke tests)."""
     token, _ = SecurityState.create(settings).keys.issue(
-        user_id=uuid.uuid4(), organization_id=uuid.uuid4(), role=Role.OPS.value,
-        family_id=uuid.uuid4())
+        user_id=uuid.uuid4(),
+        organization_id=uuid.uuid4(),
+        role=Role.OPS.value,
+        family_id=uuid.uuid4(),
+    )
     return token
 
 

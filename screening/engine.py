@@ -1,78 +1,88 @@
 """The screening entry point used by the ``score`` pool: one request in, one outcome out.
 
-Today every application is scored by the local screener; the cost-aware router plugs in here
-(it returns the same :class:`ScreeningOutcome`, with one :class:`CallRecord` per model call).
+:func:`screen` goes through the process's :class:`~screening.router.Router`, built on first
+use from the settings (Redis and PostgreSQL are touched only once a paid provider is
+configured). :func:`use_router` swaps it (tests, the demo).
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from dataclasses import dataclass, field
-from decimal import Decimal
+import threading
 
-from screening.criteria import Criteria
-from screening.local import LocalScreener
-from screening.result import ScreeningResult
+import redis
 
-LOCAL_PROVIDER = "local"
-LOCAL_MODEL = "pvara-local-v1"
+from core.db import Pool, create_pool
+from core.settings import Settings, get_settings
+from screening.breaker import CircuitBreaker
+from screening.budget import Budget
+from screening.limits import BudgetLimits, default_limits
+from screening.outcome import (
+    LOCAL_MODEL,
+    LOCAL_PROVIDER,
+    CallRecord,
+    ScreeningOutcome,
+    ScreeningRequest,
+)
+from screening.prices import load_prices
+from screening.providers import all_providers
+from screening.router import Router
 
+__all__ = [
+    "LOCAL_MODEL",
+    "LOCAL_PROVIDER",
+    "CallRecord",
+    "ScreeningOutcome",
+    "ScreeningRequest",
+    "build_router",
+    "screen",
+    "use_router",
+]
 
-@dataclass(frozen=True)
-class ScreeningRequest:
-    application_id: uuid.UUID
-    organization_id: uuid.UUID
-    job_id: uuid.UUID
-    job_title: str
-    job_description: str | None
-    tier: str
-    criteria: Criteria
-    criteria_version: int | None
-    resume_text: str
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One screener or model call, as written to ``ai_screening_log``."""
-
-    provider: str
-    model: str
-    routing_reason: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: Decimal = Decimal(0)
-    latency_ms: int = 0
-    outcome: str = "ok"
-    score: float | None = None
-    price_table_version: str | None = None
+_lock = threading.Lock()
+_router: Router | None = None
 
 
-@dataclass(frozen=True)
-class ScreeningOutcome:
-    result: ScreeningResult
-    provider: str
-    model: str
-    routing_reason: str
-    calls: list[CallRecord] = field(default_factory=list)
+def build_router(
+    settings: Settings,
+    *,
+    client: redis.Redis | None = None,
+    pool: Pool | None = None,
+    namespace: str = "pvara:llm",
+) -> Router:
+    """A router wired to the settings' providers, prices, Redis budgets and circuits."""
+    client = client or redis.Redis.from_url(settings.effective_redis_url)
+    limits = BudgetLimits(
+        default_limits(settings.llm_budgets),
+        pool or (lambda: create_pool(settings, name="screening", min_size=0, max_size=2)),
+    )
+    return Router(
+        settings,
+        providers=all_providers(settings),
+        prices=load_prices(settings),
+        budget=Budget(
+            client, limits, reservation_ttl_s=settings.llm_reservation_ttl_s, namespace=namespace
+        ),
+        breaker=CircuitBreaker(
+            client,
+            failures=settings.llm_breaker_failures,
+            cooldown_s=settings.llm_breaker_cooldown_s,
+            namespace=namespace,
+        ),
+    )
 
 
-_local = LocalScreener()
+def use_router(router: Router | None) -> None:
+    """Route through ``router`` from now on (``None``: build the default again on next use)."""
+    global _router
+    with _lock:
+        _router = router
 
 
 def screen(request: ScreeningRequest) -> ScreeningOutcome:
-    """Score one application."""
-    started = time.perf_counter()
-    result = _local.screen(request.resume_text, request.criteria, request.job_description)
-    latency = int((time.perf_counter() - started) * 1000)
-    reason = "local screener (default)"
-    return ScreeningOutcome(
-        result=result,
-        provider=LOCAL_PROVIDER,
-        model=LOCAL_MODEL,
-        routing_reason=reason,
-        calls=[
-            CallRecord(LOCAL_PROVIDER, LOCAL_MODEL, reason, latency_ms=latency, score=result.score)
-        ],
-    )
+    """Score one application: local screener first, then the tier's models where needed."""
+    global _router
+    with _lock:
+        if _router is None:
+            _router = build_router(get_settings())
+        router = _router
+    return router.screen(request)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+
+from psycopg_pool import ConnectionPool
 
 from core.db import Pool
 from screening.budget import PERIODS, Period
@@ -39,11 +41,13 @@ class BudgetLimits:
 
     Args:
         defaults: from :func:`default_limits`.
-        pool: PostgreSQL, or ``None`` to use the defaults only.
+        pool: PostgreSQL (or a function making it on first use); ``None``: defaults only.
         cache_s: how long an organization's overrides are reused.
     """
 
-    def __init__(self, defaults: Limits, pool: Pool | None, *, cache_s: float = 30.0) -> None:
+    def __init__(
+        self, defaults: Limits, pool: Pool | Callable[[], Pool] | None, *, cache_s: float = 30.0
+    ) -> None:
         self._defaults = dict(defaults)
         self._pool = pool
         self._cache_s = cache_s
@@ -59,6 +63,10 @@ class BudgetLimits:
         if cached is not None and cached[0] > now:
             return cached[1]
         limits = dict(self._defaults)
+        if not isinstance(self._pool, ConnectionPool):
+            with self._lock:
+                if not isinstance(self._pool, ConnectionPool):
+                    self._pool = self._pool()
         with self._pool.connection() as conn:
             for row in conn.execute(_OVERRIDES_SQL, (organization_id,)):
                 limits[(row["provider"], row["period"])] = Decimal(row["limit_usd"])

@@ -14,7 +14,7 @@ from core.logs import application_id_var
 from core.outbox import add_event
 from core.queue import SCORE, SCORE_APPLICATION
 from screening.criteria import Criteria
-from screening.engine import ScreeningRequest, screen
+from screening.engine import CallRecord, ScreeningRequest, screen
 from tasks import _applications, _resources
 from tasks.broker import broker  # noqa: F401  (declares the broker before the actor)
 from tasks.shortlist import request_rebuild
@@ -29,12 +29,12 @@ SELECT version, criteria FROM screening_criteria
 _LOG_SQL = """
 INSERT INTO ai_screening_log (
     organization_id, application_id, job_id, provider, llm_model, tier, routing_reason,
-    prompt_tokens, completion_tokens, cached_tokens, cost_usd, decision_time_ms, outcome,
-    final_score, criteria_version, price_table_version)
+    prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, cost_usd,
+    decision_time_ms, outcome, error, final_score, criteria_version, price_table_version)
 VALUES (%(organization_id)s, %(application_id)s, %(job_id)s, %(provider)s, %(model)s, %(tier)s,
         %(routing_reason)s, %(prompt_tokens)s, %(completion_tokens)s, %(cached_tokens)s,
-        %(cost_usd)s, %(latency_ms)s, %(outcome)s, %(score)s, %(criteria_version)s,
-        %(price_table_version)s)
+        %(cache_write_tokens)s, %(cost_usd)s, %(latency_ms)s, %(outcome)s, %(error)s, %(score)s,
+        %(criteria_version)s, %(price_table_version)s)
 """
 
 
@@ -134,7 +134,7 @@ def _now(conn: Any) -> Any:
     return conn.execute("SELECT now() AS now").fetchone()["now"]
 
 
-def _log_params(app: dict[str, Any], call: Any, version: int | None) -> dict[str, Any]:
+def _log_params(app: dict[str, Any], call: CallRecord, version: int | None) -> dict[str, Any]:
     return {
         "organization_id": app["organization_id"],
         "application_id": app["id"],
@@ -146,9 +146,11 @@ def _log_params(app: dict[str, Any], call: Any, version: int | None) -> dict[str
         "prompt_tokens": call.prompt_tokens,
         "completion_tokens": call.completion_tokens,
         "cached_tokens": call.cached_tokens,
+        "cache_write_tokens": call.cache_write_tokens,
         "cost_usd": call.cost_usd,
         "latency_ms": call.latency_ms,
         "outcome": call.outcome,
+        "error": call.error,
         "score": call.score,
         "criteria_version": version,
         "price_table_version": call.price_table_version,

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from api.auth.service import create_organization_with_admin
 from api.security import KeyRing
 from core.domain import Role
+from core.ids import normalize_cnic
 from core.settings import Settings
 from screening.criteria import EXAMPLE_CRITERIA
 
@@ -77,7 +78,8 @@ def create_org(settings: Settings, db: psycopg.Connection[Any], *, roles: Any = 
 
 
 def cnic() -> str:
-    return f"{uuid.uuid4().int % 10**13:013d}"
+    """A random CNIC, as stored (normalized: 12345-1234567-1)."""
+    return normalize_cnic(f"{uuid.uuid4().int % 10**13:013d}")
 
 
 def insert_application(

@@ -43,8 +43,12 @@ def test_cnic_and_email_are_masked_in_the_message_extras_and_tracebacks(
     lines: io.StringIO,
 ) -> None:
     log = logging.getLogger("pvara.test")
-    log.info("applicant %s wrote from %s", CNIC, EMAIL,
-             extra={"candidate": {"cnic": "3520212345671", "email": EMAIL}})
+    log.info(
+        "applicant %s wrote from %s",
+        CNIC,
+        EMAIL,
+        extra={"candidate": {"cnic": "3520212345671", "email": EMAIL}},
+    )
     try:
         raise ValueError(f"duplicate CNIC {CNIC}")
     except ValueError:
@@ -78,9 +82,15 @@ def test_worker_middleware_sets_the_application_id_while_an_actor_runs(
 ) -> None:
     application_id = str(uuid.uuid4())
     stats = PoolStats(settings)
-    message = MessageProxy(dramatiq.Message(
-        queue_name="parse", actor_name="parse_application", args=(application_id,), kwargs={},
-        options={}))
+    message = MessageProxy(
+        dramatiq.Message(
+            queue_name="parse",
+            actor_name="parse_application",
+            args=(application_id,),
+            kwargs={},
+            options={},
+        )
+    )
     broker = dramatiq.get_broker()
     stats.before_process_message(broker, message)
     logging.getLogger("pvara.test").info("parsing")

@@ -46,8 +46,12 @@ def chromium() -> str:
 def api_url(services_up: Settings) -> Iterator[str]:
     """``pvara api`` (with the ops routes) as a real process."""
     port = free_port()
-    child = Child(f"api-dashboard-{port}", pvara_command("api", "--port", str(port)),
-                  dict(os.environ), services_up.home / "test-logs")
+    child = Child(
+        f"api-dashboard-{port}",
+        pvara_command("api", "--port", str(port)),
+        dict(os.environ),
+        services_up.home / "test-logs",
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         assert wait_for_http(f"{base}/health/live", 60), f"API did not start; see {child.log_path}"
@@ -59,9 +63,16 @@ def api_url(services_up: Settings) -> Iterator[str]:
 def _dead_letter(client: redis.Redis, application_id: str) -> str:
     """A parse message that exhausted its retries, stored the way Dramatiq dead-letters it."""
     message: dramatiq.Message[Any] = dramatiq.Message(
-        queue_name=PARSE, actor_name=PARSE_APPLICATION, args=(application_id,), kwargs={},
-        options={"retries": 3, "traceback": "Traceback (most recent call last):\n"
-                 "ValueError: résumé storage unreachable"})
+        queue_name=PARSE,
+        actor_name=PARSE_APPLICATION,
+        args=(application_id,),
+        kwargs={},
+        options={
+            "retries": 3,
+            "traceback": "Traceback (most recent call last):\n"
+            "ValueError: résumé storage unreachable",
+        },
+    )
     client.hset("dramatiq:parse.XQ.msgs", message.message_id, message.encode())
     client.zadd("dramatiq:parse.XQ", {message.message_id: int(time.time() * 1000)})
     return message.message_id
@@ -71,8 +82,11 @@ def _queued_with(client: redis.Redis, application_id: str) -> list[str]:
     """Ids of messages on the parse queue whose body names ``application_id``."""
     queued = client.lrange("dramatiq:parse", 0, -1)
     bodies = client.hmget("dramatiq:parse.msgs", queued) if queued else []
-    return [m.decode() for m, body in zip(queued, bodies, strict=True)
-            if body is not None and application_id.encode() in body]
+    return [
+        m.decode()
+        for m, body in zip(queued, bodies, strict=True)
+        if body is not None and application_id.encode() in body
+    ]
 
 
 def _drop(client: redis.Redis, message_ids: list[str]) -> None:
@@ -82,7 +96,10 @@ def _drop(client: redis.Redis, message_ids: list[str]) -> None:
 
 
 def test_dashboard_shows_real_queue_depth_and_its_replay_button_requeues_a_dead_message(
-    chromium: str, api_url: str, services_up: Settings, redis_client: redis.Redis,
+    chromium: str,
+    api_url: str,
+    services_up: Settings,
+    redis_client: redis.Redis,
     tmp_path: Path,
 ) -> None:
     broker = create_broker(services_up)
@@ -105,13 +122,19 @@ def test_dashboard_shows_real_queue_depth_and_its_replay_button_requeues_a_dead_
             assert int(browser.evaluate(depth_js)) >= 1
 
             button = f"tr[data-message-id='{dead_id}'] button[data-action=replay]"
-            browser.wait_for(f"!!document.querySelector(\"{button}\")", 15)
+            browser.wait_for(f'!!document.querySelector("{button}")', 15)
             browser.click(button)
 
-            wait_for(lambda: redis_client.zscore("dramatiq:parse.XQ", dead_id) is None, 10,
-                     "the message to leave the dead-letter queue")
-            replayed = wait_for(lambda: _queued_with(redis_client, application_id), 10,
-                                "the replayed message on the parse queue")
+            wait_for(
+                lambda: redis_client.zscore("dramatiq:parse.XQ", dead_id) is None,
+                10,
+                "the message to leave the dead-letter queue",
+            )
+            replayed = wait_for(
+                lambda: _queued_with(redis_client, application_id),
+                10,
+                "the replayed message on the parse queue",
+            )
             assert redis_client.hget("dramatiq:parse.XQ.msgs", dead_id) is None
             browser.wait_for(f"!document.querySelector(\"tr[data-message-id='{dead_id}']\")", 10)
             browser.screenshot(tmp_path / "dashboard.png")
@@ -125,14 +148,16 @@ def test_dashboard_shows_real_queue_depth_and_its_replay_button_requeues_a_dead_
 def test_capture_dashboard_writes_a_png_of_the_live_page(
     chromium: str, api_url: str, services_up: Settings, tmp_path: Path
 ) -> None:
-    path = capture_dashboard(services_up, api_url, issue_ops_token(services_up),
-                             tmp_path / "shot.png")
+    path = capture_dashboard(
+        services_up, api_url, issue_ops_token(services_up), tmp_path / "shot.png"
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _token(settings: Settings, role: str) -> str:
     token, _ = SecurityState.create(settings).keys.issue(
-        user_id=uuid.uuid4(), organization_id=uuid.uuid4(), role=role, family_id=uuid.uuid4())
+        user_id=uuid.uuid4(), organization_id=uuid.uuid4(), role=role, family_id=uuid.uuid4()
+    )
     return token
 
 
@@ -149,13 +174,17 @@ def test_ops_api_needs_the_ops_role_and_scaling_through_it_is_validated(
             listed = client.get("/api/v1/ops/pools", headers=ops)
             assert listed.status_code == 200
             assert [row["pool"] for row in listed.json()][:2] == ["parse", "score"]
-            scaled = client.put("/api/v1/ops/pools", headers=ops,
-                                json={"desired": {"parse": 4, "score": 2}, "group": group})
+            scaled = client.put(
+                "/api/v1/ops/pools",
+                headers=ops,
+                json={"desired": {"parse": 4, "score": 2}, "group": group},
+            )
             assert scaled.status_code == 200
             assert scaled.json()["desired"]["parse"] == 4
             assert pools.desired(redis_client, services_up, group)["score"] == 2
-            refused = client.put("/api/v1/ops/pools", headers=ops,
-                                 json={"desired": {"nope": 1}, "group": group})
+            refused = client.put(
+                "/api/v1/ops/pools", headers=ops, json={"desired": {"nope": 1}, "group": group}
+            )
             assert refused.status_code == 422
             assert client.get("/ops").status_code == 200  # the shell holds no data
     finally:

@@ -46,15 +46,15 @@ def test_http_latency_is_labelled_by_route_template_not_raw_path(
 ) -> None:
     token = issue_ops_token(services_up)
     message_id = str(uuid.uuid4())
-    response = client.get(f"/api/v1/ops/deadletters/parse/{message_id}",
-                          headers={"Authorization": f"Bearer {token}"})
+    response = client.get(
+        f"/api/v1/ops/deadletters/parse/{message_id}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 404
     samples = _samples(client)["pvara_http_request_duration_seconds_count"]
     routes = {labels["route"] for labels, _ in samples}
     assert "/api/v1/ops/deadletters/{queue}/{message_id}" in routes
     assert not any(message_id in route for route in routes)
-    assert _value(samples, route="/api/v1/ops/deadletters/{queue}/{message_id}",
-                  status="404") == 1
+    assert _value(samples, route="/api/v1/ops/deadletters/{queue}/{message_id}", status="404") == 1
 
 
 def test_every_pool_has_depth_in_flight_and_dead_gauges_and_kafka_lag_is_per_partition(
@@ -100,7 +100,9 @@ def test_llm_tokens_cost_and_budget_remaining_are_exported(
     db.execute(
         "INSERT INTO ai_screening_log (organization_id, application_id, job_id, provider,"
         " llm_model, prompt_tokens, completion_tokens, cost_usd) VALUES (%s, %s, %s, %s,"
-        " 'm', 1200, 300, 0.0125)", (uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), provider))
+        " 'm', 1200, 300, 0.0125)",
+        (uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), provider),
+    )
     redis_client.set(f"pvara:budget:{scope}", "42.5")
     try:
         # The collector caches LLM usage for a few seconds; a fresh app reads it now.

@@ -39,18 +39,28 @@ def test_scale_refuses_unknown_pools_and_counts_out_of_range(
 
 
 def test_pools_scale_command_sets_desired_counts_that_pools_lists(group: str) -> None:
-    scaled = subprocess.run(pvara_command("pools", "scale", "parse=4", "score=2", "--group", group),
-                            capture_output=True, text=True, timeout=60)
+    scaled = subprocess.run(
+        pvara_command("pools", "scale", "parse=4", "score=2", "--group", group),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert scaled.returncode == 0, scaled.stderr
-    listed = subprocess.run(pvara_command("pools", "--group", group, "--json"),
-                            capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        pvara_command("pools", "--group", group, "--json"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     rows = {row["pool"]: row for row in json.loads(listed.stdout)}
     assert (rows["parse"]["desired"], rows["score"]["desired"]) == (4, 2)
-    table = subprocess.run(pvara_command("pools", "--group", group),
-                           capture_output=True, text=True, timeout=60).stdout
+    table = subprocess.run(
+        pvara_command("pools", "--group", group), capture_output=True, text=True, timeout=60
+    ).stdout
     assert table.splitlines()[0].split()[:3] == ["pool", "queued", "delayed"]
-    assert any(line.split()[0] == "parse" and line.split()[5] == "4"
-               for line in table.splitlines()[1:])
+    assert any(
+        line.split()[0] == "parse" and line.split()[5] == "4" for line in table.splitlines()[1:]
+    )
 
 
 def _actual(client: redis.Redis, settings: Settings, group: str) -> int:
@@ -62,9 +72,12 @@ def test_supervisor_follows_scaling_and_every_message_is_processed_or_back_on_th
 ) -> None:
     pools.scale(redis_client, services_up, {"parse": 1}, group)
     env = {**os.environ, "PVARA_SUPERVISOR_RECONCILE_S": "0.3", "PVARA_WORKER_HEARTBEAT_S": "0.5"}
-    supervisor = Child(f"supervisor-{group}", pvara_command(
-        "workers", "--pools", "parse", "--group", group, "--threads", "2"),
-        env, services_up.home / "test-logs")
+    supervisor = Child(
+        f"supervisor-{group}",
+        pvara_command("workers", "--pools", "parse", "--group", group, "--threads", "2"),
+        env,
+        services_up.home / "test-logs",
+    )
     try:
         wait_for(lambda: _actual(redis_client, services_up, group) == 1, 60, "one parse worker")
 
@@ -75,22 +88,30 @@ def test_supervisor_follows_scaling_and_every_message_is_processed_or_back_on_th
 
         # Unknown application ids: each parse is a real no-op run of the actor.
         broker = create_broker(services_up)
-        ids = [enqueue(broker, PARSE, PARSE_APPLICATION, str(uuid.uuid4())).message_id
-               for _ in range(3000)]
+        ids = [
+            enqueue(broker, PARSE, PARSE_APPLICATION, str(uuid.uuid4())).message_id
+            for _ in range(3000)
+        ]
         pools.scale(redis_client, services_up, {"parse": 0}, group)
         wait_for(lambda: _actual(redis_client, services_up, group) == 0, 60, "no workers")
 
         # Stopped gracefully: whatever is not done is waiting on the queue, not held by a
         # stopped worker.
-        pending = {m for m, body in zip(ids, redis_client.hmget("dramatiq:parse.msgs", ids),
-                                        strict=True) if body is not None}
+        pending = {
+            m
+            for m, body in zip(ids, redis_client.hmget("dramatiq:parse.msgs", ids), strict=True)
+            if body is not None
+        }
         queued = {m.decode() for m in redis_client.lrange("dramatiq:parse", 0, -1)}
         assert pending <= queued
         print(f"{len(pending)} of {len(ids)} messages waited on the queue at scale-down")
 
         pools.scale(redis_client, services_up, {"parse": 1}, group)
-        wait_for(lambda: not any(redis_client.hmget("dramatiq:parse.msgs", ids)), 120,
-                 "every message processed")
+        wait_for(
+            lambda: not any(redis_client.hmget("dramatiq:parse.msgs", ids)),
+            120,
+            "every message processed",
+        )
         assert not any(redis_client.zmscore("dramatiq:parse.XQ", ids) or [])
     finally:
         supervisor.stop(60)

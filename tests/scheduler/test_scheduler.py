@@ -35,7 +35,9 @@ def namespace(db: psycopg.Connection[Any]) -> Iterator[str]:
 def _runs(db: psycopg.Connection[Any], namespace: str) -> list[dict[str, Any]]:
     return db.execute(
         "SELECT job, scheduled_for, runner, status FROM scheduler_runs WHERE job LIKE %s"
-        " ORDER BY scheduled_for", (namespace + "/%",)).fetchall()
+        " ORDER BY scheduled_for",
+        (namespace + "/%",),
+    ).fetchall()
 
 
 def test_an_occurrence_claimed_by_one_scheduler_is_refused_to_another(
@@ -80,8 +82,11 @@ def test_two_schedulers_run_each_occurrence_once_and_a_killed_leader_is_replaced
     first = _scheduler_process(services_up, namespace, f"scheduler-a-{namespace}")
     second: Child | None = None
     try:
-        wait_for(lambda: any(r["runner"].endswith(f":{first.proc.pid}")
-                             for r in _runs(db, namespace)), 30, "the first leader's runs")
+        wait_for(
+            lambda: any(r["runner"].endswith(f":{first.proc.pid}") for r in _runs(db, namespace)),
+            30,
+            "the first leader's runs",
+        )
         second = _scheduler_process(services_up, namespace, f"scheduler-b-{namespace}")
         started = len(_runs(db, namespace))
         # Both run side by side for a few occurrences: only the leader runs anything.
@@ -92,8 +97,14 @@ def test_two_schedulers_run_each_occurrence_once_and_a_killed_leader_is_replaced
         os.kill(first.proc.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         first.proc.wait(10)
-        wait_for(lambda: any(r["runner"].endswith(f":{second.proc.pid}")  # type: ignore[union-attr]
-                             for r in _runs(db, namespace)), 30, "the new leader's runs")
+        wait_for(
+            lambda: any(
+                r["runner"].endswith(f":{second.proc.pid}")  # type: ignore[union-attr]
+                for r in _runs(db, namespace)
+            ),
+            30,
+            "the new leader's runs",
+        )
         takeover_s = time.monotonic() - killed_at
         print(f"takeover after kill -9: {takeover_s:.2f}s")
         assert takeover_s < 5
@@ -118,8 +129,10 @@ def test_retention_detaches_old_partitions_into_the_archive_schema_with_their_ro
     month = _old_month()
     name = f"audit_logs_y{month:%Y}m{month:%m}"
     db.execute("SELECT pvara_create_month_partition('audit_logs'::regclass, %s)", (month,))
-    db.execute("INSERT INTO audit_logs (action, occurred_at) VALUES ('test', %s)",
-               (datetime(month.year, month.month, 2, tzinfo=UTC),))
+    db.execute(
+        "INSERT INTO audit_logs (action, occurred_at) VALUES ('test', %s)",
+        (datetime(month.year, month.month, 2, tzinfo=UTC),),
+    )
     try:
         with db.transaction():
             archived = archive_partitions(db, retention_months=24)
@@ -145,21 +158,32 @@ def test_recent_partitions_are_kept_attached(db: psycopg.Connection[Any]) -> Non
 
 
 def test_sweeper_enqueues_a_stuck_application_once_per_timeout(
-    services_up: Settings, db: psycopg.Connection[Any], org_job: OrgJob,
+    services_up: Settings,
+    db: psycopg.Connection[Any],
+    org_job: OrgJob,
     redis_client: redis.Redis,
 ) -> None:
     app_id = uuid.uuid4()
     long_ago = datetime.now(UTC) - timedelta(hours=2)
-    db.execute("INSERT INTO application_index (id, organization_id, job_id, created_at)"
-               " VALUES (%s, %s, %s, %s)",
-               (app_id, org_job.organization_id, org_job.job_id, long_ago))
+    db.execute(
+        "INSERT INTO application_index (id, organization_id, job_id, created_at)"
+        " VALUES (%s, %s, %s, %s)",
+        (app_id, org_job.organization_id, org_job.job_id, long_ago),
+    )
     db.execute(
         "INSERT INTO applications (id, organization_id, job_id, candidate_cnic, candidate_email,"
         " candidate_name, status, resume_media_type, resume_text, created_at, status_changed_at)"
         " VALUES (%s, %s, %s, %s, 'c@example.com', 'Stuck', 'received', 'text/plain',"
         " 'Python developer', %s, %s)",
-        (app_id, org_job.organization_id, org_job.job_id, f"{uuid.uuid4().int % 10**13:013d}",
-         long_ago, long_ago))
+        (
+            app_id,
+            org_job.organization_id,
+            org_job.job_id,
+            f"{uuid.uuid4().int % 10**13:013d}",
+            long_ago,
+            long_ago,
+        ),
+    )
     settings = services_up.model_copy(update={"sweeper_stuck_after_s": 3600})
     from core.db import create_pool
 
@@ -171,8 +195,9 @@ def test_sweeper_enqueues_a_stuck_application_once_per_timeout(
 
         def queued_or_parsed() -> bool:
             bodies = redis_client.hvals("dramatiq:parse.msgs")
-            status = db.execute("SELECT status FROM applications WHERE id = %s",
-                                (app_id,)).fetchone()["status"]
+            status = db.execute(
+                "SELECT status FROM applications WHERE id = %s", (app_id,)
+            ).fetchone()["status"]
             return any(str(app_id).encode() in body for body in bodies) or status != "received"
 
         wait_for(queued_or_parsed, 10, "the parse message or its effect")

@@ -1,0 +1,1 @@
+"""Finance reports (``/api/v1/reports``)."""

@@ -1,0 +1,61 @@
+"""``GET /api/v1/reports/llm-costs``: what screening cost, grouped, with a projection.
+
+JSON by default, CSV with ``Accept: text/csv``. Finance and admin only; the numbers are the
+caller's organization's (the query runs RLS-bound in an :class:`OrgSession` transaction).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
+
+from api.security import DEPENDENCIES, SECURITY, OrgSession, allow
+from core.domain import Role
+from screening.reports import CostReport, GroupBy, cost_report_async, period, to_csv
+
+FINANCE = allow(Role.ADMIN, Role.FINANCE)
+CSV = "text/csv"
+
+
+class ReportsController(Controller):
+    path = "/api/v1/reports"
+    tags = ["reports"]
+    dependencies = DEPENDENCIES
+    security = SECURITY
+    guards = [FINANCE]
+
+    @get("/llm-costs", summary="LLM screening costs (JSON, or CSV with Accept: text/csv)")
+    async def llm_costs(
+        self,
+        request: Request[Any, Any, Any],
+        session: OrgSession,
+        start: Annotated[
+            date | datetime | None,
+            Parameter(query="from", description="First day (or instant), UTC; default 30 days ago"),
+        ] = None,
+        end: Annotated[
+            date | datetime | None,
+            Parameter(query="to", description="Last day, included (or end instant); default today"),
+        ] = None,
+        group_by: GroupBy = "provider",
+        per_day: Annotated[
+            int, Parameter(ge=1, le=100_000_000, description="Applications/day for the projection")
+        ] = 1_000_000,
+    ) -> Response[Any]:
+        start_at, end_at = period(start, end)
+        async with session.tx() as conn:
+            report: CostReport = await cost_report_async(
+                conn,
+                start=start_at,
+                end=end_at,
+                group_by=group_by,
+                organization_id=session.organization_id,
+                applications_per_day=per_day,
+                settings=session.api.settings,
+            )
+        if CSV in request.headers.get("accept", ""):
+            return Response(to_csv(report), media_type=f"{CSV}; charset=utf-8")
+        return Response(report.model_dump(mode="json"))
