@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import date
 
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
@@ -211,6 +213,12 @@ def _maintenance(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _costs(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.costs import run
+
+    return run(args, settings)
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from ops.demo import run_demo
 
@@ -310,6 +318,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=int, default=300)
     demo.add_argument("--concurrency", type=int, default=32)
     demo.set_defaults(handler=_demo)
+
+    costs = sub.add_parser("costs", help="LLM cost report from the ledger")
+    costs.add_argument("action", choices=["report"])
+    costs.add_argument("--from", dest="start", type=date.fromisoformat, help="first day (UTC)")
+    costs.add_argument("--to", dest="end", type=date.fromisoformat, help="last day, included")
+    costs.add_argument(
+        "--group-by",
+        default="provider",
+        choices=["provider", "model", "job", "organization", "day", "tier"],
+    )
+    costs.add_argument("--organization", type=uuid.UUID, help="one organization (default: all)")
+    costs.add_argument(
+        "--per-day", type=int, default=1_000_000, help="applications/day (projection)"
+    )
+    costs.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    costs.set_defaults(handler=_costs)
 
     users = sub.add_parser("users", help="bootstrap an organization and its first admin")
     users.add_argument("action", choices=["create"])

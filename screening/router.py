@@ -158,7 +158,8 @@ class Router:
         if not configured:
             reason = f"{why}; no provider of its chain is configured; local"
             return ScreeningOutcome(local, LOCAL_PROVIDER, LOCAL_MODEL, reason, calls)
-        return self._cascade(request, local, why, configured, calls)
+        unconfigured = [f"{s.label} not configured" for s in route.steps if s not in configured]
+        return self._cascade(request, local, why, configured, calls, unconfigured)
 
     # ------------------------------------------------------------------------------------
 
@@ -196,6 +197,7 @@ class Router:
         why: str,
         steps: list[Step],
         calls: list[CallRecord],
+        notes: list[str],
     ) -> ScreeningOutcome:
         config = request.criteria.llm_config
         prompt = build_prompt(
@@ -205,7 +207,6 @@ class Router:
             resume_text=request.resume_text,
             max_resume_chars=self._settings.prompt_resume_max_chars,
         )
-        notes: list[str] = []
         causes: list[str] = []
         for step in steps:
             reason = why if not notes else f"{why}; fallback after {'; '.join(notes)}"

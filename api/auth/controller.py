@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from api import ratelimit
@@ -71,9 +71,8 @@ class AuthController(Controller):
     )
     async def logout(
         self, session: OrgSession, security: SecurityState, data: LogoutIn | None = None
-    ) -> Response[None]:
+    ) -> None:
         await service.logout(session, security)
-        return Response(None, status_code=HTTP_204_NO_CONTENT)
 
     @get("/me", guards=[ANY_ROLE], security=SECURITY, summary="Who the access token belongs to")
     async def me(self, principal: Principal) -> MeOut:

@@ -42,9 +42,13 @@ class HrApplicationsController(Controller):
     path = "/api/v1/applications"
     tags = ["applications (HR)"]
     dependencies = DEPENDENCIES
-    security = SECURITY
 
-    @get("", guards=[HR], summary="Applications: filters, full-text search, keyset pages")
+    @get(
+        "",
+        security=SECURITY,
+        guards=[HR],
+        summary="Applications: filters, full-text search, keyset pages",
+    )
     async def list_applications(
         self,
         session: OrgSession,
@@ -85,6 +89,7 @@ class HrApplicationsController(Controller):
 
     @get(
         "/{application_id:uuid}/details",
+        security=SECURITY,
         guards=[HR],
         summary="Everything about one application (personal data included)",
     )
@@ -93,6 +98,7 @@ class HrApplicationsController(Controller):
 
     @put(
         "/{application_id:uuid}/status",
+        security=SECURITY,
         guards=[HR],
         summary="Change the status through the state machine (409 when illegal)",
     )
@@ -104,7 +110,6 @@ class HrApplicationsController(Controller):
     @post(
         "/{application_id:uuid}/withdraw",
         opt=PUBLIC,
-        security=[],
         status_code=HTTP_200_OK,
         summary="The candidate withdraws (proof: CNIC and e-mail; rate limited)",
         description="Answers 404 when the application does not exist or the proof does "

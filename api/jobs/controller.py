@@ -31,7 +31,6 @@ class JobsController(Controller):
     path = "/api/v1/jobs"
     tags = ["jobs"]
     dependencies = DEPENDENCIES
-    security = SECURITY
 
     @get(
         "",
@@ -74,20 +73,26 @@ class JobsController(Controller):
             )
         return Response(PublicJobPage.model_validate_json(body), headers=headers)
 
-    @post("", guards=[HR], summary="Create a job (admin, hr)")
+    @post("", security=SECURITY, guards=[HR], summary="Create a job (admin, hr)")
     async def create(self, session: OrgSession, data: JobIn) -> JobOut:
         return await service.create_job(session, data)
 
-    @get("/{job_id:uuid}", guards=[HR_OR_OPS], summary="A job of the caller's organization")
+    @get(
+        "/{job_id:uuid}",
+        security=SECURITY,
+        guards=[HR_OR_OPS],
+        summary="A job of the caller's organization",
+    )
     async def read(self, session: OrgSession, job_id: uuid.UUID) -> JobOut:
         return await service.read_job(session, job_id)
 
-    @patch("/{job_id:uuid}", guards=[HR], summary="Change a job (admin, hr)")
+    @patch("/{job_id:uuid}", security=SECURITY, guards=[HR], summary="Change a job (admin, hr)")
     async def update(self, session: OrgSession, job_id: uuid.UUID, data: JobPatch) -> JobOut:
         return await service.update_job(session, job_id, data)
 
     @post(
         "/{job_id:uuid}/close",
+        security=SECURITY,
         guards=[HR],
         status_code=HTTP_200_OK,
         summary="Close a job: no more applications (admin, hr)",
@@ -97,6 +102,7 @@ class JobsController(Controller):
 
     @put(
         "/{job_id:uuid}/criteria",
+        security=SECURITY,
         guards=[HR],
         summary="New version of the screening criteria, tier and webhook (admin, hr)",
         description="`criteria` follows the published schema of screening.criteria.Criteria.",
@@ -106,12 +112,18 @@ class JobsController(Controller):
     ) -> CriteriaOut:
         return await service.put_criteria(session, job_id, data)
 
-    @get("/{job_id:uuid}/criteria", guards=[HR_OR_OPS], summary="Current criteria version")
+    @get(
+        "/{job_id:uuid}/criteria",
+        security=SECURITY,
+        guards=[HR_OR_OPS],
+        summary="Current criteria version",
+    )
     async def get_criteria(self, session: OrgSession, job_id: uuid.UUID) -> CriteriaOut:
         return await service.read_criteria(session, job_id)
 
     @get(
         "/{job_id:uuid}/shortlist",
+        security=SECURITY,
         guards=[HR_OR_OPS],
         summary="Current shortlist: rank, score, reasoning, skills, contact",
     )
@@ -120,6 +132,7 @@ class JobsController(Controller):
 
     @post(
         "/{job_id:uuid}/shortlist/rebuild",
+        security=SECURITY,
         guards=[HR_OR_OPS],
         status_code=HTTP_202_ACCEPTED,
         summary="Re-score stale applications, then rebuild the shortlist (a task)",

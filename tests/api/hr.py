@@ -119,11 +119,27 @@ def insert_application(
         " criteria_version, submitted_at, created_at)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'text/plain', %s, %s, %s, %s, %s, %s, %s,"
         " %s, %s)",
-        (app_id, org.id, job, candidate["id"], number, email, name, status, text, score,
-         Jsonb({"reasoning": "Strong Python.", "evidence": [{"quote": text[:20]}]})
-         if score is not None else None,
-         "advance" if score is not None else None, Jsonb(["Python"]), Jsonb(["Go"]),
-         criteria_version if score is not None else None, created, created),
+        (
+            app_id,
+            org.id,
+            job,
+            candidate["id"],
+            number,
+            email,
+            name,
+            status,
+            text,
+            score,
+            Jsonb({"reasoning": "Strong Python.", "evidence": [{"quote": text[:20]}]})
+            if score is not None
+            else None,
+            "advance" if score is not None else None,
+            Jsonb(["Python"]),
+            Jsonb(["Go"]),
+            criteria_version if score is not None else None,
+            created,
+            created,
+        ),
     )
     return app_id
 
@@ -136,7 +152,10 @@ def status_of(db: psycopg.Connection[Any], app_id: uuid.UUID) -> str:
 
 def slot(hours_from_now: float, length_h: float = 1.0) -> dict[str, str]:
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30, hours=hours_from_now)
-    return {"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=length_h)).isoformat()}
+    return {
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=length_h)).isoformat(),
+    }
 
 
 def problem(response: Any, status: int, code: str) -> dict[str, Any]:

@@ -29,12 +29,15 @@ def test_filters_by_status_score_date_shortlist_and_text(
     client: TestClient[Any], org: Org, db: psycopg.Connection[Any]
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=3)
-    a = insert_application(db, org, status="screened", score=91, name="Zara Rust",
-                           text="Rust and Kubernetes")
-    b = insert_application(db, org, status="shortlisted", score=75, name="Omar Python",
-                           created_at=old)
-    c = insert_application(db, org, status="received", score=None, name="Ali Haskell",
-                           text="Functional programming")
+    a = insert_application(
+        db, org, status="screened", score=91, name="Zara Rust", text="Rust and Kubernetes"
+    )
+    b = insert_application(
+        db, org, status="shortlisted", score=75, name="Omar Python", created_at=old
+    )
+    c = insert_application(
+        db, org, status="received", score=None, name="Ali Haskell", text="Functional programming"
+    )
     db.execute("UPDATE applications SET is_in_shortlist = true WHERE id = %s", (b,))
 
     def ids(**params: Any) -> set[str]:
@@ -51,8 +54,7 @@ def test_filters_by_status_score_date_shortlist_and_text(
     assert ids(q="kubernetes") == {str(a), str(b)}
     assert ids(q="haskell") == {str(c)}
     assert ids(job_id=str(uuid.uuid4())) == set()
-    by_score = client.get("/api/v1/applications", headers=org.hr,
-                          params={"sort": "-score"}).json()
+    by_score = client.get("/api/v1/applications", headers=org.hr, params={"sort": "-score"}).json()
     assert _ids(by_score) == [str(a), str(b), str(c)]
 
 
@@ -60,8 +62,9 @@ def test_keyset_pages_stay_stable_while_applications_arrive(
     client: TestClient[Any], org: Org, db: psycopg.Connection[Any]
 ) -> None:
     start = datetime.now(UTC) - timedelta(hours=1)
-    existing = [insert_application(db, org, created_at=start + timedelta(seconds=i))
-                for i in range(25)]
+    existing = [
+        insert_application(db, org, created_at=start + timedelta(seconds=i)) for i in range(25)
+    ]
     for sort in ("-created_at", "created_at", "-score"):
         seen: list[str] = []
         cursor = None
@@ -81,32 +84,43 @@ def test_keyset_pages_stay_stable_while_applications_arrive(
         assert {str(i) for i in existing} <= set(seen), "a row was skipped"
 
 
-def test_a_cursor_of_another_sort_or_garbage_is_400(client: TestClient[Any], org: Org,
-                                                    db: psycopg.Connection[Any]) -> None:
+def test_a_cursor_of_another_sort_or_garbage_is_400(
+    client: TestClient[Any], org: Org, db: psycopg.Connection[Any]
+) -> None:
     for _ in range(3):
         insert_application(db, org)
     page = client.get("/api/v1/applications", headers=org.hr, params={"limit": 1}).json()
     for params in ({"cursor": page["next_cursor"], "sort": "score"}, {"cursor": "garbage"}):
-        problem(client.get("/api/v1/applications", headers=org.hr, params=params),
-                400, "invalid_cursor")
+        problem(
+            client.get("/api/v1/applications", headers=org.hr, params=params), 400, "invalid_cursor"
+        )
 
 
 def _person_moves() -> list[tuple[ApplicationStatus, ApplicationStatus]]:
     return [(a, b) for a in ApplicationStatus for b in ApplicationStatus]
 
 
-@pytest.mark.parametrize(("current", "target"), _person_moves(),
-                         ids=[f"{a}->{b}" for a, b in _person_moves()])
+@pytest.mark.parametrize(
+    ("current", "target"), _person_moves(), ids=[f"{a}->{b}" for a, b in _person_moves()]
+)
 def test_every_status_change_follows_the_state_machine(
-    client: TestClient[Any], org_a: Org, db: psycopg.Connection[Any],
-    current: ApplicationStatus, target: ApplicationStatus,
+    client: TestClient[Any],
+    org_a: Org,
+    db: psycopg.Connection[Any],
+    current: ApplicationStatus,
+    target: ApplicationStatus,
 ) -> None:
     app_id = insert_application(db, org_a, status=current)
-    response = client.put(f"/api/v1/applications/{app_id}/status", headers=org_a.hr,
-                          json={"status": target, "reason": "test"})
+    response = client.put(
+        f"/api/v1/applications/{app_id}/status",
+        headers=org_a.hr,
+        json={"status": target, "reason": "test"},
+    )
     events = db.execute(
         "SELECT payload FROM event_outbox WHERE topic = 'applications.status_changed'"
-        " AND payload->>'application_id' = %s", (str(app_id),)).fetchall()
+        " AND payload->>'application_id' = %s",
+        (str(app_id),),
+    ).fetchall()
     if can_transition(current, target, by_person=True):
         assert response.status_code == 200, response.text
         assert status_of(db, app_id) == target
@@ -128,8 +142,9 @@ def test_candidate_withdraws_with_cnic_and_email_as_proof(
     client: TestClient[Any], org: Org, db: psycopg.Connection[Any]
 ) -> None:
     number = cnic()
-    app_id = insert_application(db, org, status="screened", candidate_cnic=number,
-                                email="zara@example.com")
+    app_id = insert_application(
+        db, org, status="screened", candidate_cnic=number, email="zara@example.com"
+    )
     url = f"/api/v1/applications/{app_id}/withdraw"
     wrong = client.post(url, json={"candidate_cnic": number, "candidate_email": "x@example.com"})
     problem(wrong, 404, "application_not_found")
@@ -145,24 +160,40 @@ def test_erasure_removes_personal_data_but_keeps_scores_and_audit(
     client: TestClient[Any], org: Org, db: psycopg.Connection[Any]
 ) -> None:
     number = cnic()
-    app_id = insert_application(db, org, status="screened", score=77, candidate_cnic=number,
-                                name="Private Person", email="private@example.com")
-    response = client.post("/api/v1/candidates/erasure", headers=org.admin,
-                           json={"candidate_cnic": number})
+    app_id = insert_application(
+        db,
+        org,
+        status="screened",
+        score=77,
+        candidate_cnic=number,
+        name="Private Person",
+        email="private@example.com",
+    )
+    response = client.post(
+        "/api/v1/candidates/erasure", headers=org.admin, json={"candidate_cnic": number}
+    )
     assert response.json() == {"applications_erased": 1, "candidates_erased": 1}
     row = db.execute("SELECT * FROM applications WHERE id = %s", (app_id,)).fetchone()
     assert row is not None
     assert number not in str(row) and "Private" not in str(row) and "private@" not in str(row)
     assert row["resume_text"] is None and "evidence" not in row["ai_reasoning"]
     assert float(row["ai_score"]) == 77 and row["status"] == "screened"
-    candidate = db.execute("SELECT * FROM candidates WHERE organization_id = %s",
-                           (org.id,)).fetchone()
+    candidate = db.execute(
+        "SELECT * FROM candidates WHERE organization_id = %s", (org.id,)
+    ).fetchone()
     assert candidate is not None and candidate["erased_at"] is not None
     assert number not in str(candidate)
-    audit = db.execute("SELECT changes FROM audit_logs WHERE organization_id = %s"
-                       " AND action = 'candidate.erase'", (org.id,)).fetchone()
+    audit = db.execute(
+        "SELECT changes FROM audit_logs WHERE organization_id = %s AND action = 'candidate.erase'",
+        (org.id,),
+    ).fetchone()
     assert audit is not None and number not in str(audit)
-    problem(client.post("/api/v1/candidates/erasure", headers=org.admin,
-                        json={"candidate_cnic": number}), 404, "candidate_not_found")
+    problem(
+        client.post(
+            "/api/v1/candidates/erasure", headers=org.admin, json={"candidate_cnic": number}
+        ),
+        404,
+        "candidate_not_found",
+    )
     detail = client.get(f"/api/v1/applications/{app_id}/details", headers=org.hr).json()
     assert detail["erased"] is True and detail["candidate_cnic_masked"] == "[erased]"

@@ -34,8 +34,9 @@ PUBLIC_ROUTES = {
 @pytest.fixture(scope="module")
 def victim(org_a: Org, services_up: Settings, redis_client: Any) -> dict[str, Any]:
     """Resources of org_a: a job, applications, an interview, an offer, a task."""
-    with psycopg.connect(services_up.effective_database_url, autocommit=True,
-                         row_factory=dict_row) as db:
+    with psycopg.connect(
+        services_up.effective_database_url, autocommit=True, row_factory=dict_row
+    ) as db:
         number = cnic()
         app_id = insert_application(db, org_a, status="shortlisted", candidate_cnic=number)
         interviewing = insert_application(db, org_a, status="interview")
@@ -51,12 +52,22 @@ def victim(org_a: Org, services_up: Settings, redis_client: Any) -> dict[str, An
             (org_a.id, interviewing, org_a.job_id),
         ).fetchone()["id"]
     task_id = uuid.uuid4().hex
-    redis_client.set(task_key(task_id), task_record(task_id, "shortlist.rebuild", str(org_a.id),
-                                                    "queued", job_id=str(org_a.job_id)),
-                     ex=TASK_TTL_S)
-    return {"job_id": org_a.job_id, "application_id": app_id, "interview_id": interview,
-            "offer_id": offer, "task_id": task_id, "cnic": number,
-            "interviewing": interviewing}
+    redis_client.set(
+        task_key(task_id),
+        task_record(
+            task_id, "shortlist.rebuild", str(org_a.id), "queued", job_id=str(org_a.job_id)
+        ),
+        ex=TASK_TTL_S,
+    )
+    return {
+        "job_id": org_a.job_id,
+        "application_id": app_id,
+        "interview_id": interview,
+        "offer_id": offer,
+        "task_id": task_id,
+        "cnic": number,
+        "interviewing": interviewing,
+    }
 
 
 def _fingerprint(db: psycopg.Connection[Any], org: Org) -> dict[str, Any]:
@@ -70,8 +81,10 @@ def _fingerprint(db: psycopg.Connection[Any], org: Org) -> dict[str, Any]:
         "users": "SELECT id, email, role FROM users",
         "candidates": "SELECT id, name, erased_at FROM candidates",
     }
-    return {name: db.execute(sql + " WHERE organization_id = %s ORDER BY 1, 2", (org.id,))
-            .fetchall() for name, sql in q.items()}
+    return {
+        name: db.execute(sql + " WHERE organization_id = %s ORDER BY 1, 2", (org.id,)).fetchall()
+        for name, sql in q.items()
+    }
 
 
 def _cases(victim: dict[str, Any], org_a: Org) -> dict[tuple[str, str], dict[str, Any]]:
@@ -80,36 +93,52 @@ def _cases(victim: dict[str, Any], org_a: Org) -> dict[tuple[str, str], dict[str
         ("POST", "/api/v1/auth/logout"): {},
         ("GET", "/api/v1/auth/me"): {},
         ("GET", "/api/v1/users"): {},
-        ("POST", "/api/v1/users"): {"json": {"email": f"x{uuid.uuid4().hex[:6]}@example.com",
-                                             "password": "a-long-password-1", "role": "hr"}},
+        ("POST", "/api/v1/users"): {
+            "json": {
+                "email": f"x{uuid.uuid4().hex[:6]}@example.com",
+                "password": "a-long-password-1",
+                "role": "hr",
+            }
+        },
         ("POST", "/api/v1/jobs"): {"json": {"title": "Mine"}},
         ("GET", "/api/v1/jobs/{job_id:uuid}"): {},
         ("PATCH", "/api/v1/jobs/{job_id:uuid}"): {"json": {"title": "Hijacked"}},
         ("POST", "/api/v1/jobs/{job_id:uuid}/close"): {},
         ("GET", "/api/v1/jobs/{job_id:uuid}/criteria"): {},
-        ("PUT", "/api/v1/jobs/{job_id:uuid}/criteria"): {"json": {"criteria": {},
-                                                                  "tier": "senior"}},
+        ("PUT", "/api/v1/jobs/{job_id:uuid}/criteria"): {
+            "json": {"criteria": {}, "tier": "senior"}
+        },
         ("GET", "/api/v1/jobs/{job_id:uuid}/shortlist"): {},
         ("POST", "/api/v1/jobs/{job_id:uuid}/shortlist/rebuild"): {},
         ("GET", "/api/v1/tasks/{task_id:str}"): {},
         ("GET", "/api/v1/applications"): {"params": {"job_id": str(victim["job_id"])}},
         ("GET", "/api/v1/applications/{application_id:uuid}/details"): {},
         ("PUT", "/api/v1/applications/{application_id:uuid}/status"): {
-            "json": {"status": "rejected"}},
+            "json": {"status": "rejected"}
+        },
         ("POST", "/api/v1/candidates/erasure"): {"json": {"candidate_cnic": victim["cnic"]}},
-        ("POST", "/api/v1/interviews"): {"json": {
-            "application_id": str(victim["application_id"]),
-            "interviewer_id": str(org_a.users[Role.INTERVIEWER]), **slot(1)}},
-        ("GET", "/api/v1/interviews"): {"params": {"application_id":
-                                                   str(victim["interviewing"])}},
+        ("POST", "/api/v1/interviews"): {
+            "json": {
+                "application_id": str(victim["application_id"]),
+                "interviewer_id": str(org_a.users[Role.INTERVIEWER]),
+                **slot(1),
+            }
+        },
+        ("GET", "/api/v1/interviews"): {"params": {"application_id": str(victim["interviewing"])}},
         ("GET", "/api/v1/interviews/{interview_id:uuid}"): {},
         ("PATCH", "/api/v1/interviews/{interview_id:uuid}"): {"json": slot(5)},
         ("POST", "/api/v1/interviews/{interview_id:uuid}/cancel"): {},
         ("POST", "/api/v1/interviews/{interview_id:uuid}/feedback"): {
-            "json": {"notes": "x", "score": 1}},
-        ("POST", "/api/v1/offers"): {"json": {
-            "application_id": str(victim["interviewing"]), "salary_min": 1, "salary_max": 2,
-            "expires_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()}},
+            "json": {"notes": "x", "score": 1}
+        },
+        ("POST", "/api/v1/offers"): {
+            "json": {
+                "application_id": str(victim["interviewing"]),
+                "salary_min": 1,
+                "salary_max": 2,
+                "expires_at": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
+            }
+        },
         ("GET", "/api/v1/offers"): {"params": {"application_id": str(victim["interviewing"])}},
         ("GET", "/api/v1/offers/{offer_id:uuid}"): {},
         ("POST", "/api/v1/offers/{offer_id:uuid}/accept"): {},
@@ -120,8 +149,12 @@ def _cases(victim: dict[str, Any], org_a: Org) -> dict[tuple[str, str], dict[str
 
 
 def test_every_route_refuses_another_organizations_resources_with_404(
-    client: TestClient[Any], org_a: Org, org_b: Org, victim: dict[str, Any],
-    db: psycopg.Connection[Any], services_up: Settings,
+    client: TestClient[Any],
+    org_a: Org,
+    org_b: Org,
+    victim: dict[str, Any],
+    db: psycopg.Connection[Any],
+    services_up: Settings,
 ) -> None:
     from tests.api.hr import bearer
 
@@ -140,8 +173,11 @@ def test_every_route_refuses_another_organizations_resources_with_404(
         headers = bearer(services_up, org_b.id, org_b.users[Role.ADMIN], Role.ADMIN)
         url = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: str(victim[m.group(1)]), path)
         response = client.request(method, url, headers=headers, **kwargs)
-        if "{" in path or path in ("/api/v1/interviews", "/api/v1/offers",
-                                   "/api/v1/candidates/erasure") and method == "POST":
+        if (
+            "{" in path
+            or path in ("/api/v1/interviews", "/api/v1/offers", "/api/v1/candidates/erasure")
+            and method == "POST"
+        ):
             assert response.status_code == 404, (method, path, response.text)
         else:
             assert response.status_code < 300, (method, path, response.text)
@@ -151,20 +187,39 @@ def test_every_route_refuses_another_organizations_resources_with_404(
     assert _fingerprint(db, org_a) == before
 
 
-TABLES = ["users", "jobs", "candidates", "application_index", "applications", "interviews",
-          "offers", "screening_criteria", "shortlist_versions", "shortlist", "ai_screening_log",
-          "audit_logs", "refresh_tokens"]
+TABLES = [
+    "users",
+    "jobs",
+    "candidates",
+    "application_index",
+    "applications",
+    "interviews",
+    "offers",
+    "screening_criteria",
+    "shortlist_versions",
+    "shortlist",
+    "ai_screening_log",
+    "audit_logs",
+    "refresh_tokens",
+]
 
 
 def test_row_level_security_alone_hides_and_protects_other_organizations_rows(
-    services_up: Settings, org_a: Org, org_b: Org, victim: dict[str, Any],
+    services_up: Settings,
+    org_a: Org,
+    org_b: Org,
+    victim: dict[str, Any],
 ) -> None:
     """Queries without any organization filter, in a transaction scoped to org_b."""
 
     async def scenario() -> None:
-        pool = AsyncConnectionPool(services_up.effective_database_url, min_size=1, max_size=1,
-                                   kwargs={"row_factory": dict_row, "autocommit": True},
-                                   open=False)
+        pool = AsyncConnectionPool(
+            services_up.effective_database_url,
+            min_size=1,
+            max_size=1,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            open=False,
+        )
         await pool.open()
         try:
             async with pool.connection() as conn:
@@ -173,23 +228,28 @@ def test_row_level_security_alone_hides_and_protects_other_organizations_rows(
                     for table in TABLES:
                         cur = await conn.execute(
                             f"SELECT count(*) AS n FROM {table}"  # noqa: S608 (fixed names)
-                            " WHERE organization_id <> %s", (org_b.id,))
+                            " WHERE organization_id <> %s",
+                            (org_b.id,),
+                        )
                         assert (await cur.fetchone())["n"] == 0, table  # type: ignore[index]
                     cur = await conn.execute("SELECT id FROM organizations")
                     assert [r["id"] for r in await cur.fetchall()] == [org_b.id]
                     cur = await conn.execute(
                         "UPDATE applications SET status = 'rejected' WHERE id = %s",
-                        (victim["application_id"],))
+                        (victim["application_id"],),
+                    )
                     assert cur.rowcount == 0
-                    cur = await conn.execute("UPDATE jobs SET title = 'x' WHERE id = %s",
-                                             (victim["job_id"],))
+                    cur = await conn.execute(
+                        "UPDATE jobs SET title = 'x' WHERE id = %s", (victim["job_id"],)
+                    )
                     assert cur.rowcount == 0
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     async with conn.transaction():
                         await scope_transaction(conn, org_b.id)
                         await conn.execute(
                             "INSERT INTO jobs (organization_id, title) VALUES (%s, 'planted')",
-                            (org_a.id,))
+                            (org_a.id,),
+                        )
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     async with conn.transaction():
                         await scope_transaction(conn, org_b.id)

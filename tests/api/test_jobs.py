@@ -13,8 +13,11 @@ from tests.api.hr import Org, problem
 
 
 def test_hr_creates_reads_updates_and_closes_a_job(client: TestClient[Any], org_a: Org) -> None:
-    created = client.post("/api/v1/jobs", headers=org_a.hr,
-                          json={"title": "Data Engineer", "department": "Data", "tier": "senior"})
+    created = client.post(
+        "/api/v1/jobs",
+        headers=org_a.hr,
+        json={"title": "Data Engineer", "department": "Data", "tier": "senior"},
+    )
     assert created.status_code == 201, created.text
     job = created.json()
     assert job["organization_id"] == str(org_a.id) and job["status"] == "open"
@@ -34,17 +37,24 @@ def test_criteria_are_versioned_and_set_tier_and_webhook(
     url = f"/api/v1/jobs/{job['id']}/criteria"
     problem(client.get(url, headers=org_a.hr), 404, "criteria_not_set")
     first = client.put(url, headers=org_a.hr, json={"criteria": EXAMPLE_CRITERIA}).json()
-    second = client.put(url, headers=org_a.hr, json={
-        "criteria": {**EXAMPLE_CRITERIA, "filtering": {"top_n_candidates": 3}},
-        "tier": "advanced", "webhook_url": "https://hooks.example.com/pvara",
-        "webhook_secret": "s3cret-s3cret-s3cret",
-    }).json()
+    second = client.put(
+        url,
+        headers=org_a.hr,
+        json={
+            "criteria": {**EXAMPLE_CRITERIA, "filtering": {"top_n_candidates": 3}},
+            "tier": "advanced",
+            "webhook_url": "https://hooks.example.com/pvara",
+            "webhook_secret": "s3cret-s3cret-s3cret",
+        },
+    ).json()
     assert (first["version"], second["version"]) == (1, 2)
     assert second["tier"] == "advanced" and second["webhook_secret_set"] is True
-    assert client.get(url, headers=org_a.hr).json()["criteria"]["filtering"][
-        "top_n_candidates"] == 3
-    versions = db.execute("SELECT version FROM screening_criteria WHERE job_id = %s ORDER BY 1",
-                          (job["id"],)).fetchall()
+    assert (
+        client.get(url, headers=org_a.hr).json()["criteria"]["filtering"]["top_n_candidates"] == 3
+    )
+    versions = db.execute(
+        "SELECT version FROM screening_criteria WHERE job_id = %s ORDER BY 1", (job["id"],)
+    ).fetchall()
     assert [v["version"] for v in versions] == [1, 2]
 
 
@@ -83,13 +93,18 @@ def test_public_listing_answers_304_for_a_matching_etag_and_changes_after_a_writ
 def test_public_listing_shows_only_open_jobs_and_filters(
     client: TestClient[Any], org_a: Org
 ) -> None:
-    draft = client.post("/api/v1/jobs", headers=org_a.hr,
-                        json={"title": "Secret draft", "status": "draft"}).json()
-    client.post("/api/v1/jobs", headers=org_a.hr,
-                json={"title": "Remote Go developer", "location": "Remote"})
+    draft = client.post(
+        "/api/v1/jobs", headers=org_a.hr, json={"title": "Secret draft", "status": "draft"}
+    ).json()
+    client.post(
+        "/api/v1/jobs",
+        headers=org_a.hr,
+        json={"title": "Remote Go developer", "location": "Remote"},
+    )
     listing = client.get("/api/v1/jobs", params={"organization": org_a.slug}).json()["items"]
     assert draft["id"] not in {j["id"] for j in listing}
-    remote = client.get("/api/v1/jobs", params={"organization": org_a.slug,
-                                                "location": "Remote", "q": "go"}).json()
+    remote = client.get(
+        "/api/v1/jobs", params={"organization": org_a.slug, "location": "Remote", "q": "go"}
+    ).json()
     assert [j["title"] for j in remote["items"]] == ["Remote Go developer"]
     assert "webhook_url" not in remote["items"][0]

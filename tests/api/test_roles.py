@@ -39,8 +39,9 @@ MATRIX: list[tuple[str, str, set[Role]]] = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), MATRIX,
-                         ids=[f"{m} {p}" for m, p, _ in MATRIX])
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX]
+)
 def test_each_role_is_allowed_or_refused(
     client: TestClient[Any], org_a: Org, method: str, path: str, allowed: set[Role]
 ) -> None:

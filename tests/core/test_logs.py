@@ -31,8 +31,10 @@ def lines() -> Iterator[io.StringIO]:
     logger = logging.getLogger("pvara.test")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # only our JSON handler sees these records
     yield stream
     logger.removeHandler(handler)
+    logger.propagate = True
 
 
 def _records(stream: io.StringIO) -> list[dict[str, Any]]:

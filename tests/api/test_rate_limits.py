@@ -1,0 +1,63 @@
+"""Rate limits per client IP and per user: 429 with Retry-After."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar.testing import TestClient
+
+from api.app import create_app
+from core.settings import Settings
+from tests.api.hr import Org, problem
+
+
+def _address() -> dict[str, str]:
+    return {"X-Forwarded-For": f"192.0.2.{uuid.uuid4().int % 250}, 10.9.{uuid.uuid4().int % 250}.1"}
+
+
+def test_more_requests_per_minute_than_the_ip_limit_are_429(services_up: Settings) -> None:
+    settings = services_up.model_copy(
+        update={"rate_limit_ip_per_min": 5, "trusted_proxies": "testclient"}
+    )
+    headers = _address()
+    with TestClient(app=create_app(settings)) as client:
+        statuses = [client.get("/health/live", headers=headers).status_code for _ in range(5)]
+        limited = client.get("/health/live", headers=headers)
+        other_ip = client.get("/health/live", headers=_address())
+    assert statuses == [200] * 5
+    problem(limited, 429, "rate_limited")
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert other_ip.status_code == 200
+
+
+def test_more_requests_per_minute_than_the_user_limit_are_429(
+    services_up: Settings, org_a: Org
+) -> None:
+    from tests.api.hr import bearer
+
+    settings = services_up.model_copy(update={"rate_limit_user_per_min": 3})
+    user = uuid.uuid4()  # a fresh user id: its own counter
+    headers = bearer(services_up, org_a.id, user, "hr")  # type: ignore[arg-type]
+    with TestClient(app=create_app(settings)) as client:
+        statuses = [client.get("/api/v1/auth/me", headers=headers).status_code for _ in range(3)]
+        limited = client.get("/api/v1/auth/me", headers=headers)
+    assert statuses == [200] * 3
+    problem(limited, 429, "rate_limited")
+    assert limited.headers["retry-after"].isdigit()
+
+
+def test_login_attempts_are_limited_per_ip(services_up: Settings, org_a: Org) -> None:
+    settings = services_up.model_copy(
+        update={"rate_limit_sensitive_per_min": 2, "trusted_proxies": "testclient"}
+    )
+    headers = _address()
+    body: dict[str, Any] = {"email": "nobody@example.com", "password": "x"}
+    with TestClient(app=create_app(settings)) as client:
+        first = [
+            client.post("/api/v1/auth/login", headers=headers, json=body).status_code
+            for _ in range(2)
+        ]
+        limited = client.post("/api/v1/auth/login", headers=headers, json=body)
+    assert first == [401, 401]
+    problem(limited, 429, "rate_limited")
