@@ -14,13 +14,15 @@ def render() -> str:
     """A markdown table: environment variable, default, meaning."""
     lines = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)
         if isinstance(default, SecretStr):
             shown = "(dev value; set in production)"
         elif name == "home":
             shown = "`<checkout>/.pvara`"
         elif default in ("", None):
             shown = "(empty)"
+        elif isinstance(default, dict | list):
+            shown = "see `core/settings.py`"
         else:
             shown = f"`{default}`"
         lines.append(f"| `PVARA_{name.upper()}` | {shown} | {field.description or ''} |")

@@ -6,7 +6,7 @@ caller's organization's (the query runs RLS-bound in an :class:`OrgSession` tran
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
@@ -33,12 +33,12 @@ class ReportsController(Controller):
         request: Request[Any, Any, Any],
         session: OrgSession,
         start: Annotated[
-            date | datetime | None,
-            Parameter(query="from", description="First day (or instant), UTC; default 30 days ago"),
+            date | None,
+            Parameter(query="from", description="First day (UTC); default 30 days ago"),
         ] = None,
         end: Annotated[
-            date | datetime | None,
-            Parameter(query="to", description="Last day, included (or end instant); default today"),
+            date | None,
+            Parameter(query="to", description="Last day (UTC), included; default today"),
         ] = None,
         group_by: GroupBy = "provider",
         per_day: Annotated[
