@@ -79,7 +79,10 @@ def create_app(
     return Litestar(
         route_handlers=[
             Router("/", route_handlers=[ApplicationsController], opt=PUBLIC),
-            live, ready, *CONTROLLERS, ReportsController,
+            live,
+            ready,
+            *CONTROLLERS,
+            ReportsController,
         ],
         dependencies={"state_": Provide(_state, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -9,8 +9,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 _INSERT_SQL = (
-    "INSERT INTO event_outbox (topic, key, event_type, payload, job_id)"
-    " VALUES (%s, %s, %s, %s, %s)"
+    "INSERT INTO event_outbox (topic, key, event_type, payload, job_id) VALUES (%s, %s, %s, %s, %s)"
 )
 
 

@@ -28,9 +28,11 @@ from core.migrate import migrate
 from core.settings import Settings
 from core.webhooks import SIGNATURE_HEADER, SignatureError, verify
 from ingest.topics import ensure_topics
+from ops.pools import render_pool_table
 from ops.processes import Child, free_port, pvara_command, running, wait_for_http
 from ops.samples import SampleResume, generate_samples
 from ops.services import ServiceError, all_services
+from ops.services._base import apt_install
 from screening.criteria import EXAMPLE_CRITERIA
 
 _FINAL = tuple(sorted(PIPELINE_DONE))
@@ -117,6 +119,7 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         "PVARA_NOTIFY_MIN_BACKOFF_MS": "500",
     }
     log_dir = settings.home / "demo-logs"
+    launched = time.time()
     children = [
         Child("api", pvara_command("api", "--port", str(port)), env, log_dir),
         Child("bridge", pvara_command("bridge"), env, log_dir),
@@ -132,6 +135,9 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         if not wait_for_http(f"{base}/health/ready", 60):
             print(f"error: the API did not become ready; see {log_dir}", file=sys.stderr)
             return 1
+        if not _wait_workers(settings, launched, 90):
+            print(f"error: the workers did not start; see {log_dir}", file=sys.stderr)
+            return 1
         print(f"API ready at {base}; bridge and workers running (logs in {log_dir})\n")
         t0 = time.time()
         submitted = asyncio.run(_submit_all(base, job_id, samples, concurrency))
@@ -144,6 +150,9 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         elapsed = time.time() - t0
         _wait_shortlist_settled(settings, job_id)
         _wait_webhooks_sent(settings, job_id, sink)
+        print("\n== Worker pools ==")
+        print(render_pool_table(settings))
+        _dashboard_snapshot(settings, base)
         stats = _summary(settings, job_id, submitted, elapsed)
     sink.close()
     print(
@@ -157,6 +166,22 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         return 1
     print("\nnothing lost: every accepted application reached a final state")
     return 0
+
+
+def _dashboard_snapshot(settings: Settings, base: str) -> None:
+    """Leave a screenshot of the live /ops dashboard in ``<home>/dashboard.png``."""
+    from ops.browser import BrowserError, capture_dashboard, chromium_path
+    from ops.web import issue_ops_token
+
+    path = settings.home / "dashboard.png"
+    try:
+        if chromium_path() is None:
+            apt_install("chromium")
+        capture_dashboard(settings, base, issue_ops_token(settings), path)
+    except (BrowserError, ServiceError, OSError) as exc:
+        print(f"\n(dashboard screenshot not taken: {exc})")
+        return
+    print(f"\ndashboard screenshot: {path}")
 
 
 def _create_job(settings: Settings, webhook_url: str, secret: str) -> tuple[uuid.UUID, uuid.UUID]:
@@ -274,11 +299,35 @@ def _wait_webhooks_sent(settings: Settings, job_id: uuid.UUID, sink: _WebhookSin
             time.sleep(0.2)
 
 
+def _wait_workers(settings: Settings, since: float, timeout_s: float) -> bool:
+    """Wait until a worker started after ``since`` heartbeats (importing actors takes seconds)."""
+    import redis
+
+    from ops.pools import workers
+
+    client = redis.Redis.from_url(settings.effective_redis_url)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(worker.started >= since for worker in workers(client, settings)):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+_last_progress = [0.0, -1]
+
+
 def _progress(done: int, total: int, counts: dict[str, int]) -> None:
     width = 40
     filled = int(width * done / total) if total else width
     detail = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-    sys.stdout.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {detail}   ")
+    line = f"  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {detail}"
+    if sys.stdout.isatty():
+        sys.stdout.write(f"\r{line}   ")
+    elif (done != _last_progress[1] and time.monotonic() - _last_progress[0] >= 2) or done == total:
+        # Not a terminal (CI, a log file): a line now and then instead of a redrawn bar.
+        sys.stdout.write(f"{line}\n")
+        _last_progress[:] = [time.monotonic(), done]
     sys.stdout.flush()
 
 

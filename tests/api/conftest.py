@@ -8,8 +8,8 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
-from tests.api.hr import Org
 from core.settings import Settings
+from tests.api.hr import Org
 
 
 @pytest.fixture(scope="module")

@@ -173,9 +173,8 @@ def test_every_route_refuses_another_organizations_resources_with_404(
         headers = bearer(services_up, org_b.id, org_b.users[Role.ADMIN], Role.ADMIN)
         url = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: str(victim[m.group(1)]), path)
         response = client.request(method, url, headers=headers, **kwargs)
-        if (
-            "{" in path
-            or path in ("/api/v1/interviews", "/api/v1/offers", "/api/v1/candidates/erasure")
+        if "{" in path or (
+            path in ("/api/v1/interviews", "/api/v1/offers", "/api/v1/candidates/erasure")
             and method == "POST"
         ):
             assert response.status_code == 404, (method, path, response.text)
@@ -227,8 +226,7 @@ def test_row_level_security_alone_hides_and_protects_other_organizations_rows(
                     await scope_transaction(conn, org_b.id)
                     for table in TABLES:
                         cur = await conn.execute(
-                            f"SELECT count(*) AS n FROM {table}"  # noqa: S608 (fixed names)
-                            " WHERE organization_id <> %s",
+                            f"SELECT count(*) AS n FROM {table} WHERE organization_id <> %s",
                             (org_b.id,),
                         )
                         assert (await cur.fetchone())["n"] == 0, table  # type: ignore[index]

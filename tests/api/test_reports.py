@@ -72,7 +72,7 @@ def test_projection_scales_observed_cost_and_adds_the_ollama_gpus(
     assert p["api_usd_per_month"] == Decimal("116.25")
     # Ollama: $0.0005 / 4 x 30,000 = $3.75 of GPU time = 3.125 h; one GPU kept running
     assert p["ollama_gpu_hours_needed_per_month"] == Decimal("3.12")
-    assert (p["ollama_gpus_configured"], p["ollama_gpus_needed"]) == (1, 1)
+    assert (p["ollama_gpus_configured"], p["ollama_gpus_needed"]) == (Decimal(1), Decimal(1))
     assert p["ollama_usd_per_month"] == Decimal("864.00")  # 1 x $1.20 x 720 h
     assert p["total_usd_per_month"] == Decimal("980.25")
 

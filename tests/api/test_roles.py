@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 from core.domain import Role
 from tests.api.hr import Org
 
-A, H, I, O, F = Role.ADMIN, Role.HR, Role.INTERVIEWER, Role.OPS, Role.FINANCE
+A, H, IV, OP, F = Role.ADMIN, Role.HR, Role.INTERVIEWER, Role.OPS, Role.FINANCE
 
 #: (method, path, roles allowed). Ids are unknown ones: allowed roles get 404/200, never 403.
 MATRIX: list[tuple[str, str, set[Role]]] = [
@@ -24,18 +24,18 @@ MATRIX: list[tuple[str, str, set[Role]]] = [
     ("POST", "/api/v1/jobs", {A, H}),
     ("PATCH", "/api/v1/jobs/{id}", {A, H}),
     ("PUT", "/api/v1/jobs/{id}/criteria", {A, H}),
-    ("GET", "/api/v1/jobs/{id}", {A, H, O}),
-    ("GET", "/api/v1/jobs/{id}/shortlist", {A, H, O}),
-    ("POST", "/api/v1/jobs/{id}/shortlist/rebuild", {A, H, O}),
-    ("GET", "/api/v1/tasks/" + "0" * 32, {A, H, O}),
+    ("GET", "/api/v1/jobs/{id}", {A, H, OP}),
+    ("GET", "/api/v1/jobs/{id}/shortlist", {A, H, OP}),
+    ("POST", "/api/v1/jobs/{id}/shortlist/rebuild", {A, H, OP}),
+    ("GET", "/api/v1/tasks/" + "0" * 32, {A, H, OP}),
     ("POST", "/api/v1/interviews", {A, H}),
-    ("GET", "/api/v1/interviews", {A, H, I}),
-    ("POST", "/api/v1/interviews/{id}/feedback", {A, H, I}),
+    ("GET", "/api/v1/interviews", {A, H, IV}),
+    ("POST", "/api/v1/interviews/{id}/feedback", {A, H, IV}),
     ("POST", "/api/v1/interviews/{id}/cancel", {A, H}),
     ("POST", "/api/v1/offers", {A, H}),
     ("GET", "/api/v1/offers", {A, H, F}),
     ("POST", "/api/v1/offers/{id}/accept", {A, H}),
-    ("GET", "/api/v1/auth/me", {A, H, I, O, F}),
+    ("GET", "/api/v1/auth/me", {A, H, IV, OP, F}),
 ]
 
 

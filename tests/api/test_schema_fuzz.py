@@ -85,7 +85,7 @@ def test_no_server_errors_and_responses_match_the_schema(
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None
         )
         def run(case: Any) -> None:
             headers = bearer(services_up, fuzz_org.id, fuzz_org.users[Role.ADMIN], Role.ADMIN)

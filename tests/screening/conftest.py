@@ -14,6 +14,11 @@ from tests.screening.routing import Clock
 __all__ = ["clock", "fake_llm", "llm_server", "namespace"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Known even under ``-p no:warnings`` (which unregisters it), for ``--strict-markers``.
+    config.addinivalue_line("markers", "filterwarnings(warning): filter warnings of a test")
+
+
 @pytest.fixture
 def namespace(redis_client: redis.Redis) -> Iterator[str]:
     """A Redis key prefix of this test alone (its keys are deleted afterwards)."""

@@ -16,7 +16,7 @@ import redis
 from core.db import Pool
 from core.settings import Settings
 from screening.budget import Budget, BudgetExhausted
-from screening.limits import BudgetLimits
+from screening.limits import BudgetLimits, Limits
 from screening.outcome import ScreeningOutcome
 from screening.prices import CHARS_PER_TOKEN
 from screening.prompt import build_prompt
@@ -91,7 +91,7 @@ def test_concurrent_screenings_never_spend_more_than_the_budget(
     assert spent == limit
     day = next(b for b in budget.buckets(org, "openai") if (b.provider, b.period) == ("*", "day"))
     state = budget.state(day)
-    assert (state.spent_usd, state.reserved_usd) == (limit, 0)
+    assert (state.spent_usd, state.reserved_usd) == (limit, Decimal(0))
 
 
 def test_a_failed_call_releases_its_reservation(
@@ -139,7 +139,7 @@ def test_a_reservation_of_a_dead_worker_expires(
 def test_a_refused_reservation_reserves_nothing_in_any_bucket(
     services_up: Settings, redis_client: redis.Redis, namespace: str, clock: Clock
 ) -> None:
-    limits = {("*", "month"): Decimal("10"), ("openai", "day"): Decimal("0.10")}
+    limits: Limits = {("*", "month"): Decimal("10"), ("openai", "day"): Decimal("0.10")}
     budget = Budget(
         redis_client,
         BudgetLimits(limits, None),
@@ -174,7 +174,7 @@ def test_settling_replaces_the_reservation_with_the_actual_cost(
     for bucket in budget.buckets(org, "ollama"):
         assert (budget.state(bucket).spent_usd, budget.state(bucket).reserved_usd) == (
             Decimal("0.01234567"),
-            0,
+            Decimal(0),
         )
 
 

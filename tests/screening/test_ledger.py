@@ -116,6 +116,7 @@ def test_openai_cost_with_cached_tokens_lands_in_the_ledger(
     assert paid["routing_reason"] == "tier senior requires a paid model"
     assert paid["final_score"] == 82
     app = db.execute("SELECT * FROM applications WHERE id = %s", (app_id,)).fetchone()
+    assert app is not None
     assert app["ai_model_version"] == "openai:gpt-5-mini"
     assert app["ai_reasoning"]["routing_reason"].endswith("→ openai:gpt-5-mini")
 
