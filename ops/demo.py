@@ -36,6 +36,11 @@ from ops.services._base import apt_install
 from screening.criteria import EXAMPLE_CRITERIA
 
 _FINAL = tuple(sorted(PIPELINE_DONE))
+_KINDS = {
+    "application/pdf": "PDF",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
+    "text/plain": "text",
+}
 
 
 @dataclass
@@ -99,18 +104,6 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
     org_id, job_id = _create_job(settings, sink.url, webhook_secret.decode())
     print(f"  organization {org_id}\n  job          {job_id} (seed's example criteria)\n")
 
-    started = time.perf_counter()
-    samples = generate_samples(count)
-    kinds: dict[str, int] = {}
-    for sample in samples:
-        kinds[sample.media_type.rsplit("/", 1)[-1]] = (
-            kinds.get(sample.media_type.rsplit("/", 1)[-1], 0) + 1
-        )
-    print(
-        f"generated {count} résumés in {time.perf_counter() - started:.1f}s: "
-        + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
-    )
-
     port = free_port()
     env = {
         **os.environ,
@@ -131,6 +124,17 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         ),
     ]
     with running(children):
+        started = time.perf_counter()
+        samples = generate_samples(count)
+        kinds: dict[str, int] = {}
+        for sample in samples:
+            kind = _KINDS.get(sample.media_type, sample.media_type)
+            kinds[kind] = kinds.get(kind, 0) + 1
+        print(
+            f"generated {count} résumés in {time.perf_counter() - started:.1f}s: "
+            + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+        )
+
         base = f"http://127.0.0.1:{port}"
         if not wait_for_http(f"{base}/health/ready", 60):
             print(f"error: the API did not become ready; see {log_dir}", file=sys.stderr)
