@@ -269,7 +269,7 @@ class AuthMiddleware(ASGIMiddleware):
                 pipe.expire(key, window_left + 1, nx=True)
             results = await pipe.execute()
         if results[0]:
-            raise _unauthorized("token_revoked", "The access token was revoked (logged out).")
+            raise _unauthorized("token_revoked", "The access token was revoked.")
         if limit and int(results[1]) > limit:
             raise ProblemError(
                 429,

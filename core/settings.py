@@ -230,8 +230,8 @@ class Settings(BaseSettings):
                 "chain": ["openai:gpt-5", "anthropic:claude-sonnet-4-5"],
             },
         },
-        description="Per job tier, JSON: when to leave the local screener (never|uncertain|"
-        "always) and the provider:model chain tried in order.",
+        description="Per job tier, JSON: when to leave the local screener (never, uncertain,"
+        " always) and the provider:model chain tried in order.",
     )
     llm_uncertain_band: float = Field(
         default=10.0,
@@ -256,7 +256,7 @@ class Settings(BaseSettings):
             "day": {"*": 50.0, "openai": 20.0, "anthropic": 20.0, "ollama": 20.0},
             "month": {"*": 1000.0, "openai": 400.0, "anthropic": 400.0, "ollama": 400.0},
         },
-        description="Default USD limits per organization, JSON {period: {provider|*: usd}};"
+        description="Default USD limits per organization, JSON {period: {provider or *: usd}};"
         " table llm_budgets overrides them per organization. Missing = unlimited.",
     )
     llm_reservation_ttl_s: float = Field(

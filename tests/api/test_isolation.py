@@ -145,6 +145,7 @@ def _cases(victim: dict[str, Any], org_a: Org) -> dict[tuple[str, str], dict[str
         ("POST", "/api/v1/offers/{offer_id:uuid}/decline"): {},
         ("POST", "/api/v1/offers/{offer_id:uuid}/expire"): {},
         ("GET", "/api/v1/audit"): {"params": {"resource_id": str(victim["job_id"])}},
+        ("GET", "/api/v1/reports/llm-costs"): {"params": {"group_by": "job"}},
     }
 
 

@@ -171,3 +171,19 @@ def test_a_failed_attempt_is_in_the_ledger_too(scored: Any, fake_llm: FakeLlmSer
     assert rows[2]["routing_reason"].startswith(
         "tier senior requires a paid model; fallback after openai:gpt-5-mini failed (error)"
     )
+
+
+def test_routing_mix_summary_names_models_reasons_and_cost(
+    scored: Any, fake_llm: FakeLlmServer, db: psycopg.Connection[Any], services_up: Settings
+) -> None:
+    from screening.ledger import routing_mix_and_costs
+
+    app_id, _ = scored("openai:gpt-5-mini")
+    job_id = db.execute("SELECT job_id FROM applications WHERE id = %s", (app_id,)).fetchone()
+
+    assert job_id is not None
+    text = routing_mix_and_costs(services_up, job_id["job_id"])
+
+    assert "openai:gpt-5-mini" in text and "1 applications" in text
+    assert "tier senior requires a paid model → openai:gpt-5-mini" in text
+    assert "for 1 applications" in text
