@@ -34,6 +34,7 @@ from ops.samples import SampleResume, generate_samples
 from ops.services import ServiceError, all_services
 from ops.services._base import apt_install
 from screening.criteria import EXAMPLE_CRITERIA
+from screening.ledger import routing_mix_and_costs
 
 _FINAL = tuple(sorted(PIPELINE_DONE))
 _KINDS = {
@@ -159,6 +160,8 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         _dashboard_snapshot(settings, base)
         stats = _summary(settings, job_id, submitted, elapsed)
     sink.close()
+    print("\n== Screening: routing mix and LLM cost ==")
+    print(routing_mix_and_costs(settings, job_id))
     print(
         f"\nwebhooks delivered and verified: {sink.verified} "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(sink.events.items()))}); "
