@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from core import offers as core_offers
 from core.db import PARTITIONED_TABLES, ensure_partitions
 from core.domain import ApplicationStatus as S
 from core.queue import PARSE, PARSE_APPLICATION, SCORE, SCORE_APPLICATION, enqueue
@@ -166,15 +167,9 @@ def sweep_stuck(ctx: JobContext) -> dict[str, Any]:
 
 
 def expire_offers(ctx: JobContext) -> dict[str, Any]:
-    """Pending offers past ``expires_at`` become ``expired``.
-
-    Stand-in until HR exposes its own offer-expiry function (which should also emit the event).
-    """
+    """Pending offers past ``expires_at`` become ``expired`` (core.offers, shared with the API)."""
     with ctx.pool.connection() as conn, conn.transaction():
-        expired = conn.execute(
-            "UPDATE offers SET status = 'expired', decided_at = now()"
-            " WHERE status = 'pending' AND expires_at < now()"
-        ).rowcount
+        expired = core_offers.expire_offers(conn)
     return {"expired": expired}
 
 

@@ -6,8 +6,14 @@ from typing import Any
 
 import psycopg
 
+from core.domain import can_transition
 from core.events import APPLICATIONS_STATUS_CHANGED
 from core.outbox import add_event
+
+
+class IllegalTransitionError(ValueError):
+    """The pipeline asked for a status change the state machine does not allow."""
+
 
 LOAD_SQL = """
 SELECT a.*, j.title AS job_title, j.description AS job_description, j.tier AS job_tier,
@@ -38,6 +44,8 @@ def move(
     Returns False when the application was no longer in ``expect`` (another delivery won).
     Runs in the caller's transaction.
     """
+    if not can_transition(expect, to_status):
+        raise IllegalTransitionError(f"{expect} → {to_status} is not a legal transition")
     sets = ", ".join(f"{name} = %({name})s" for name in columns)
     sql = (
         "UPDATE applications SET status = %(to)s, status_reason = %(reason)s,"

@@ -98,7 +98,8 @@ def test_status_url_answers_while_the_application_is_still_in_kafka(
     created = client.post(_url(org_job), json=_fields()).json()
     status = client.get(f"/api/v1/applications/{created['application_id']}")
     assert status.status_code == 200
-    assert status.json()["status"] == "submitted"
+    # "submitted" while only Kafka has it; "received" if a running bridge was quicker.
+    assert status.json()["status"] in {"submitted", "received"}
     assert status.json()["job_id"] == str(org_job.job_id)
 
 
