@@ -28,6 +28,7 @@ from core.migrate import migrate
 from core.settings import Settings
 from core.webhooks import SIGNATURE_HEADER, SignatureError, verify
 from ingest.topics import ensure_topics
+from ops.demo_hr import change_criteria_and_rebuild, render_shortlist
 from ops.pools import render_pool_table
 from ops.processes import Child, free_port, pvara_command, running, wait_for_http
 from ops.samples import SampleResume, generate_samples
@@ -102,7 +103,8 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
 
     webhook_secret = uuid.uuid4().hex.encode()
     sink = _WebhookSink(webhook_secret)
-    org_id, job_id = _create_job(settings, sink.url, webhook_secret.decode())
+    hr = (f"hr-{uuid.uuid4().hex[:8]}@demo.pvara.dev", uuid.uuid4().hex)
+    org_id, job_id = _create_job(settings, sink.url, webhook_secret.decode(), hr)
     print(f"  organization {org_id}\n  job          {job_id} (seed's example criteria)\n")
 
     port = free_port()
@@ -159,6 +161,13 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         print(render_pool_table(settings))
         _dashboard_snapshot(settings, base)
         stats = _summary(settings, job_id, submitted, elapsed)
+        print()
+        try:
+            shortlist = change_criteria_and_rebuild(base, job_id, *hr)
+        except httpx.HTTPError as exc:
+            print(f"error: the HR flow failed: {exc}", file=sys.stderr)
+            return 1
+        print(render_shortlist(shortlist))
     sink.close()
     print("\n== Screening: routing mix and LLM cost ==")
     print(routing_mix_and_costs(settings, job_id))
@@ -191,13 +200,19 @@ def _dashboard_snapshot(settings: Settings, base: str) -> None:
     print(f"\ndashboard screenshot: {path}")
 
 
-def _create_job(settings: Settings, webhook_url: str, secret: str) -> tuple[uuid.UUID, uuid.UUID]:
-    org_id, job_id = uuid.uuid4(), uuid.uuid4()
+def _create_job(
+    settings: Settings, webhook_url: str, secret: str, hr: tuple[str, str]
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """An organization with an HR user (``hr`` = e-mail, password) and one open job."""
+    from api.auth.service import create_organization_with_admin
+    from core.domain import Role
+
+    slug = f"demo-{uuid.uuid4().hex[:8]}"
+    org_id, _ = create_organization_with_admin(
+        settings, name="Demo Recruiting", slug=slug, email=hr[0], password=hr[1], role=Role.HR
+    )
+    job_id = uuid.uuid4()
     with psycopg.connect(settings.effective_database_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO organizations (id, name, slug) VALUES (%s, %s, %s)",
-            (org_id, "Demo Recruiting", f"demo-{org_id.hex[:8]}"),
-        )
         conn.execute(
             "INSERT INTO jobs (id, organization_id, title, department, description, location,"
             " tier, webhook_url, webhook_secret) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
