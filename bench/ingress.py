@@ -126,14 +126,15 @@ def _wrk(
     if not match:
         raise RuntimeError(f"wrk printed no summary:\n{out.stdout}")
     result: dict[str, float] = json.loads(match.group(1))
-    result["rps"] = result["requests"] / result["seconds"]
+    # Only 202s count as accepted.
+    result["rps"] = (result["requests"] - result["non2xx"] - result["errors"]) / result["seconds"]
     return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -153,7 +154,13 @@ def main() -> int:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "_ingress_server.py"), mode, str(port)],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # One load generator on one IP: lift the per-IP limit (10k/min by default) so the
+            # run measures the ingress, not the rate limiter's 429s (whose check still runs).
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "PVARA_RATE_LIMIT_IP_PER_MIN": "1000000000",
+            },
         )
         servers[mode] = (port, proc)
     try:
