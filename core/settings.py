@@ -22,6 +22,12 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / ".pvara",
         description="Folder for local service data, logs, cached jars and résumé blobs.",
     )
+    auto_install: bool = Field(
+        default=True,
+        description="Install missing Debian packages (postgresql, redis-server, maven, a JDK, "
+        "chromium) with apt-get when run as root; 0 = only report what is missing.",
+    )
+    log_level: str = Field(default="INFO", description="Level of the JSON logs.")
     postgres_port: int = Field(default=55432, description="Port of the local PostgreSQL.")
     redis_port: int = Field(default=56379, description="Port of the local Redis.")
     kafka_port: int = Field(default=59092, description="Client port of the local Kafka broker.")

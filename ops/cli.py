@@ -251,7 +251,7 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pvara", description=__doc__)
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", help="overrides PVARA_LOG_LEVEL")
     sub = parser.add_subparsers(dest="command", required=True)
 
     services = sub.add_parser("services", help="local PostgreSQL, Redis and Kafka")
@@ -349,9 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    settings = get_settings()
+    configure_logging(args.log_level or settings.log_level)
     handler: Handler = args.handler
-    return handler(args, get_settings())
+    return handler(args, settings)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ class PoolStats(Middleware):
 
     # --- process and worker lifecycle ---------------------------------------------------------
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
-        configure_logging(os.environ.get("PVARA_LOG_LEVEL", "INFO"))
+        configure_logging(self._settings.log_level)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         whitelist = getattr(worker, "consumer_whitelist", None)

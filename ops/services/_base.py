@@ -175,8 +175,10 @@ def auto_install_enabled() -> bool:
     On by default; ``PVARA_AUTO_INSTALL=0`` (or ``false``/``no``/``off``) turns it off, for
     machines where PVARA must not change the system and for tests of the error messages.
     """
-    value = os.environ.get(AUTO_INSTALL_ENV, "1").strip().lower()
-    return value not in {"0", "false", "no", "off"}
+    from core.settings import Settings
+
+    # Read afresh (not the cached settings): tests flip it per process environment.
+    return Settings().auto_install
 
 
 def apt_install(*packages: str) -> None:
