@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         default=None, description="Résumé blob store folder; empty = <home>/blobs."
     )
     kafka_linger_ms: int = Field(
-        default=1, description="How long the producer waits to batch records (latency vs CPU)."
+        default=5, description="How long the producer waits to batch records (latency vs CPU)."
     )
     produce_timeout_s: float = Field(
         default=10.0, description="How long the ingress waits for Kafka's acknowledgement."
