@@ -41,6 +41,7 @@ _LUA = """
 local counter = 0
 local threads = 0
 local pause = %(pause_ms)d
+math.randomseed(os.time())
 function setup(thread)
   threads = threads + 1
   thread:set("thread_base", %(base)d + threads * 100000000)
@@ -54,7 +55,10 @@ request = function()
   return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json"}, body)
 end
 function delay()
-  return pause
+  -- Uniformly random pauses with the wanted mean: fixed pauses keep all connections in
+  -- step, and their requests then arrive in bursts of one per connection.
+  if pause == 0 then return 0 end
+  return math.random(0, 2 * pause)
 end
 done = function(summary, latency, requests)
   io.write(string.format(
@@ -185,7 +189,8 @@ def main() -> int:
         null_max = statistics.median(r["rps"] for r in runs["null"])
         target = kafka_max / 2
         connections = 16
-        pause_ms = max(1, int(1000 * connections / target))
+        # Each connection pauses, then waits for its answer (~15 ms): aim at half the max.
+        pause_ms = max(1, int(1000 * connections / target) - 15)
         base += 1_000_000_000
         half = _wrk(servers["kafka"][0], path, args.seconds, connections, pause_ms, base)
     finally:
