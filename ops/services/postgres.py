@@ -71,12 +71,15 @@ class PostgresService(Service):
         if self.pid() is None:
             ensure_port_free("postgres", self.settings.postgres_port, "PVARA_POSTGRES_PORT")
         self._prepare_data_dir()
-        if not (self.data_dir / "PG_VERSION").exists():
+        # PostgreSQL (as the postgres user) gets the real path: the symlink sits under the
+        # checkout, which that user may not be able to traverse.
+        pg_data = self.data_dir.resolve()
+        if not (pg_data / "PG_VERSION").exists():
             self._as_postgres(
                 [
                     str(bin_dir / "initdb"),
                     "-D",
-                    str(self.data_dir),
+                    str(pg_data),
                     "-A",
                     "trust",
                     "-U",
@@ -87,17 +90,15 @@ class PostgresService(Service):
                 ],
                 "initdb",
             )
-            (self.data_dir / "postgresql.auto.conf").write_text(
-                _SERVER_CONF.format(socket_dir=self.data_dir)
-            )
+            (pg_data / "postgresql.auto.conf").write_text(_SERVER_CONF.format(socket_dir=pg_data))
         if self.pid() is None:
             self._as_postgres(
                 [
                     str(bin_dir / "pg_ctl"),
                     "-D",
-                    str(self.data_dir),
+                    str(pg_data),
                     "-l",
-                    str(self.data_dir / "server.log"),
+                    str(pg_data / "server.log"),
                     "-w",
                     "-t",
                     "60",
