@@ -440,3 +440,30 @@ def test_maven_resolves_the_kafka_jars_from_the_local_repository(
     jars = {path.name for path in service.libs.glob("*.jar")}
     assert "kafka_2.13-4.3.1.jar" in jars
     assert jars == {path.name for path in shared_libs.glob("*.jar")}
+
+
+def test_postgres_data_behind_a_folder_the_postgres_user_cannot_enter(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A checkout under /root (mode 700): the data lives in /var/lib/pvara, linked from home."""
+    from core.settings import Settings
+    from ops.processes import free_port
+    from ops.services import PostgresService
+
+    private = tmp_path_factory.mktemp("private")
+    private.chmod(0o700)  # like /root: the postgres user cannot traverse it
+    settings = Settings(home=private / ".pvara", postgres_port=free_port())
+    service = PostgresService(settings)
+    try:
+        status = service.up()
+        assert status.answering
+        link = settings.home / "postgres" / "data"
+        assert link.is_symlink()
+        assert str(link.resolve()).startswith("/var/lib/pvara/")
+        assert (link / "PG_VERSION").exists()
+    finally:
+        service.down()
+        target = (settings.home / "postgres" / "data").resolve()
+        if str(target).startswith("/var/lib/pvara/"):
+            shutil.rmtree(target.parent, ignore_errors=True)
+    assert not service.answers()
