@@ -1,5 +1,8 @@
 -- Monthly partitions ahead of time. Rows that already sit in the DEFAULT partition for a month
--- that is being created are moved into the new partition, so creating it never fails.
+-- that is being created are moved into the new partition, so creating it never fails: the
+-- parent is locked against writes for that moment (a row inserted between the count and the
+-- CREATE would otherwise make it fail), and the move marks its transaction
+-- (pvara.partition_move) so that append-only triggers let exactly that DELETE through.
 
 CREATE OR REPLACE FUNCTION pvara_create_month_partition(parent regclass, month_start date)
 RETURNS text
@@ -16,6 +19,7 @@ BEGIN
     IF to_regclass(part_name) IS NOT NULL THEN
         RETURN NULL;
     END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', parent);
     SELECT a.attname INTO key_column
       FROM pg_partitioned_table p
       JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
@@ -29,9 +33,11 @@ BEGIN
     ELSE
         EXECUTE format('CREATE TABLE %I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
                        part_name, parent);
+        PERFORM set_config('pvara.partition_move', 'on', true);
         EXECUTE format('WITH moved AS (DELETE FROM %I WHERE %I >= $1 AND %I < $2 RETURNING *) '
                        'INSERT INTO %I SELECT * FROM moved',
                        default_tbl, key_column, key_column, part_name) USING lo, hi;
+        PERFORM set_config('pvara.partition_move', 'off', true);
         EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                        parent, part_name, lo, hi);
     END IF;

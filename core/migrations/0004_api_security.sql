@@ -34,9 +34,13 @@ CREATE INDEX interviews_org_starts_idx ON interviews (organization_id, starts_at
 CREATE INDEX offers_org_idx ON offers (organization_id, created_at DESC);
 
 -- Audit rows are never changed nor deleted (old partitions are detached or dropped whole).
+-- The one exception: partition maintenance moving rows out of the DEFAULT partition (0002).
 CREATE FUNCTION pvara_audit_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('pvara.partition_move', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
     RAISE EXCEPTION 'audit_logs is append-only' USING ERRCODE = 'insufficient_privilege';
 END;
 $$;
