@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 import anthropic
 from anthropic.types import Message, MessageParam, ToolParam
 
-from core.settings import Settings, get_settings
 from screening.prompt import Prompt
 from screening.providers.base import (
     ANSWER_NAME,
-    ProviderCall,
     ProviderError,
-    ProviderName,
     ProviderTimeout,
     ProviderUnavailable,
     RepairingAdapter,
@@ -41,7 +37,7 @@ def accepts_temperature(model: str) -> bool:
     return _TEMPERATURE_MODELS.match(model) is not None
 
 
-class AnthropicProvider(RepairingAdapter[_Conversation, Message]):
+class AnthropicProvider(RepairingAdapter[_Conversation, Message, anthropic.Anthropic]):
     """Screens through ``client.messages.create``; key from ANTHROPIC_API_KEY.
 
     The system message carries ``cache_control``, so the per-job prefix (tool, rules, job,
@@ -49,43 +45,23 @@ class AnthropicProvider(RepairingAdapter[_Conversation, Message]):
     longer than the model's minimum cacheable length.
     """
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self._settings = settings or get_settings()
-        self._client: anthropic.Anthropic | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def name(self) -> ProviderName:
-        return "anthropic"
+    provider = "anthropic"
+    missing = "no API key (ANTHROPIC_API_KEY)"
 
     @property
     def available(self) -> bool:
         key = self._settings.anthropic_api_key
         return key is not None and bool(key.get_secret_value())
 
-    def screen(
-        self, prompt: Prompt, *, model: str, max_tokens: int, temperature: float
-    ) -> ProviderCall:
-        """Ask ``model`` for an answer; see :class:`~screening.providers.base.Provider`."""
-        return self._screen(
-            "anthropic", prompt, model=model, max_tokens=max_tokens, temperature=temperature
+    def _make_client(self) -> anthropic.Anthropic:
+        key = self._settings.anthropic_api_key
+        assert key is not None
+        return anthropic.Anthropic(
+            api_key=key.get_secret_value(),
+            base_url=self._settings.anthropic_base_url,
+            timeout=self._settings.llm_timeout_s,
+            max_retries=0,
         )
-
-    def _sdk(self) -> anthropic.Anthropic:
-        # Never built without a key: the SDK would fall back to profile files on disk.
-        if not self.available:
-            raise ProviderUnavailable("anthropic: no API key (ANTHROPIC_API_KEY)")
-        with self._lock:
-            if self._client is None:
-                key = self._settings.anthropic_api_key
-                assert key is not None
-                self._client = anthropic.Anthropic(
-                    api_key=key.get_secret_value(),
-                    base_url=self._settings.anthropic_base_url,
-                    timeout=self._settings.llm_timeout_s,
-                    max_retries=0,
-                )
-            return self._client
 
     def _start(self, prompt: Prompt) -> _Conversation:
         return prompt.system, [{"role": "user", "content": prompt.user}]

@@ -20,6 +20,7 @@ import copy
 import email.utils
 import functools
 import math
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import ValidationError
 
+from core.settings import Settings, get_settings
 from screening.prompt import Prompt
 from screening.result import LlmAnswer
 
@@ -248,15 +250,54 @@ class Reply(Generic[ReplyT]):
 
 
 ConversationT = TypeVar("ConversationT")
+ClientT = TypeVar("ClientT")
 
 
-class RepairingAdapter(Generic[ConversationT, ReplyT]):
+class RepairingAdapter(Generic[ConversationT, ReplyT, ClientT]):
     """Sends the prompt; an invalid answer is sent back once with the validation error.
 
-    Subclasses implement :meth:`_start`, :meth:`_send` (one HTTP call, SDK errors mapped to
-    :class:`ProviderFailure`) and :meth:`_repair` (the conversation extended with the bad
-    answer and the error).
+    Holds the SDK client, built once on first use and only when the provider is configured.
+    Subclasses set ``provider`` and ``missing`` (why it is unavailable) and implement
+    :attr:`available`, :meth:`_make_client`, :meth:`_start`, :meth:`_send` (one HTTP call,
+    SDK errors mapped to :class:`ProviderFailure`) and :meth:`_repair` (the conversation
+    extended with the bad answer and the error).
     """
+
+    provider: ProviderName
+    missing: str
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings or get_settings()
+        self._client: ClientT | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> ProviderName:
+        return self.provider
+
+    @property
+    def available(self) -> bool:
+        raise NotImplementedError
+
+    def screen(
+        self, prompt: Prompt, *, model: str, max_tokens: int, temperature: float
+    ) -> ProviderCall:
+        """Ask ``model`` for an answer; see :class:`Provider`."""
+        return self._screen(
+            self.provider, prompt, model=model, max_tokens=max_tokens, temperature=temperature
+        )
+
+    def _sdk(self) -> ClientT:
+        # Never built unconfigured: SDKs fall back to keys and hosts found elsewhere.
+        if not self.available:
+            raise ProviderUnavailable(f"{self.provider}: {self.missing}")
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def _make_client(self) -> ClientT:
+        raise NotImplementedError
 
     def _start(self, prompt: Prompt) -> ConversationT:
         raise NotImplementedError

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import httpx
 import ollama
 
-from core.settings import Settings, get_settings
 from screening.prompt import Prompt
 from screening.providers.base import (
-    ProviderCall,
     ProviderError,
-    ProviderName,
     ProviderTimeout,
     ProviderUnavailable,
     RepairingAdapter,
@@ -27,7 +23,7 @@ from screening.providers.base import (
 _Conversation = list[dict[str, Any]]
 
 
-class OllamaProvider(RepairingAdapter[_Conversation, ollama.ChatResponse]):
+class OllamaProvider(RepairingAdapter[_Conversation, ollama.ChatResponse, ollama.Client]):
     """Screens through ``ollama.Client.chat``; host from PVARA_OLLAMA_HOST or OLLAMA_HOST.
 
     Ollama reports no cache reads (``prompt_eval_count`` counts only the tokens it evaluated),
@@ -35,37 +31,16 @@ class OllamaProvider(RepairingAdapter[_Conversation, ollama.ChatResponse]):
     ``retry_after_s``.
     """
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self._settings = settings or get_settings()
-        self._client: ollama.Client | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def name(self) -> ProviderName:
-        return "ollama"
+    provider = "ollama"
+    missing = "no host (PVARA_OLLAMA_HOST or OLLAMA_HOST)"
 
     @property
     def available(self) -> bool:
         return bool(self._settings.ollama_host)
 
-    def screen(
-        self, prompt: Prompt, *, model: str, max_tokens: int, temperature: float
-    ) -> ProviderCall:
-        """Ask ``model`` for an answer; see :class:`~screening.providers.base.Provider`."""
-        return self._screen(
-            "ollama", prompt, model=model, max_tokens=max_tokens, temperature=temperature
-        )
-
-    def _sdk(self) -> ollama.Client:
-        if not self.available:
-            raise ProviderUnavailable("ollama: no host (PVARA_OLLAMA_HOST or OLLAMA_HOST)")
-        with self._lock:
-            if self._client is None:
-                # Without a timeout the ollama client waits forever.
-                self._client = ollama.Client(
-                    host=self._settings.ollama_host, timeout=self._settings.llm_timeout_s
-                )
-            return self._client
+    def _make_client(self) -> ollama.Client:
+        # Without a timeout the ollama client waits forever.
+        return ollama.Client(host=self._settings.ollama_host, timeout=self._settings.llm_timeout_s)
 
     def _start(self, prompt: Prompt) -> _Conversation:
         return [

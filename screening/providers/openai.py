@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 
-from core.settings import Settings, get_settings
 from screening.prompt import Prompt
 from screening.providers.base import (
     ANSWER_NAME,
-    ProviderCall,
     ProviderError,
-    ProviderName,
     ProviderTimeout,
     ProviderUnavailable,
     RepairingAdapter,
@@ -31,45 +26,26 @@ _Conversation = list[ChatCompletionMessageParam]
 _NO_TEMPERATURE_PREFIXES = ("gpt-5", "o1", "o3", "o4")
 
 
-class OpenAIProvider(RepairingAdapter[_Conversation, ChatCompletion]):
+class OpenAIProvider(RepairingAdapter[_Conversation, ChatCompletion, openai.OpenAI]):
     """Screens through ``client.chat.completions.create``; key from OPENAI_API_KEY."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self._settings = settings or get_settings()
-        self._client: openai.OpenAI | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def name(self) -> ProviderName:
-        return "openai"
+    provider = "openai"
+    missing = "no API key (OPENAI_API_KEY)"
 
     @property
     def available(self) -> bool:
         key = self._settings.openai_api_key
         return key is not None and bool(key.get_secret_value())
 
-    def screen(
-        self, prompt: Prompt, *, model: str, max_tokens: int, temperature: float
-    ) -> ProviderCall:
-        """Ask ``model`` for an answer; see :class:`~screening.providers.base.Provider`."""
-        return self._screen(
-            "openai", prompt, model=model, max_tokens=max_tokens, temperature=temperature
+    def _make_client(self) -> openai.OpenAI:
+        key = self._settings.openai_api_key
+        assert key is not None
+        return openai.OpenAI(
+            api_key=key.get_secret_value(),
+            base_url=self._settings.openai_base_url,
+            timeout=self._settings.llm_timeout_s,
+            max_retries=0,
         )
-
-    def _sdk(self) -> openai.OpenAI:
-        if not self.available:
-            raise ProviderUnavailable("openai: no API key (OPENAI_API_KEY)")
-        with self._lock:
-            if self._client is None:
-                key = self._settings.openai_api_key
-                assert key is not None
-                self._client = openai.OpenAI(
-                    api_key=key.get_secret_value(),
-                    base_url=self._settings.openai_base_url,
-                    timeout=self._settings.llm_timeout_s,
-                    max_retries=0,
-                )
-            return self._client
 
     def _start(self, prompt: Prompt) -> _Conversation:
         return [
