@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
@@ -101,7 +102,7 @@ def _score(application_id: str) -> None:
             ),
             ai_recommendation=result.recommendation,
             ai_confidence=round(result.confidence, 3),
-            ai_screened_at=_now(conn),
+            ai_screened_at=datetime.now(UTC),
             ai_skills_matched=Jsonb(result.matched_skills),
             ai_skills_missing=Jsonb(result.missing_skills),
             ai_model_version=f"{outcome.provider}:{outcome.model}",
@@ -128,10 +129,6 @@ def _score(application_id: str) -> None:
             job_id=app["job_id"],
         )
     request_rebuild(app["job_id"])
-
-
-def _now(conn: Any) -> Any:
-    return conn.execute("SELECT now() AS now").fetchone()["now"]
 
 
 def _log_params(app: dict[str, Any], call: CallRecord, version: int | None) -> dict[str, Any]:
