@@ -7,8 +7,11 @@ No driver binary: Chromium is started with ``--remote-debugging-port=0``, the po
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -53,18 +56,21 @@ class Browser:
         binary = chromium_path()
         if binary is None:
             raise BrowserError("Chromium not found (Debian: apt-get install -y chromium)")
-        self._profile = tempfile.TemporaryDirectory(prefix="pvara-chromium-")
+        self._profile = Path(tempfile.mkdtemp(prefix="pvara-chromium-"))
         self._proc = subprocess.Popen(
             [
                 binary,
                 *CHROMIUM_FLAGS,
-                f"--user-data-dir={self._profile.name}",
+                f"--user-data-dir={self._profile}",
                 f"--window-size={width},{height}",
                 "about:blank",
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own process group: Chromium's helpers (zygote, renderers, crashpad) are
+            # stopped together with it, so none is still writing into the profile at cleanup.
+            start_new_session=True,
         )
         self._ids = 0
         self._ws: ClientConnection | None = None
@@ -84,7 +90,7 @@ class Browser:
             raise
 
     def _page_ws_url(self, timeout_s: float = 20) -> str:
-        port_file = Path(self._profile.name) / "DevToolsActivePort"
+        port_file = self._profile / "DevToolsActivePort"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -174,13 +180,30 @@ class Browser:
             self._ws.close()
             self._ws = None
         if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
+            self._signal_group(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
-        self._profile.cleanup()
+        self._signal_group(signal.SIGKILL)
+        self._proc.wait(5)
+        self._remove_profile()
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, sig)
+
+    def _remove_profile(self, timeout_s: float = 5) -> None:
+        # A helper that outlived the group kill can still flush a file for a moment.
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                shutil.rmtree(self._profile)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def __enter__(self) -> Browser:
         return self
