@@ -3,9 +3,11 @@
 Per application: the local screener always runs. The job's tier (``PVARA_LLM_ROUTES``) says
 whether to go further - ``never``, ``always``, or ``uncertain`` (the local score is within
 ``PVARA_LLM_UNCERTAIN_BAND`` of the job's ``min_score_threshold``, or its confidence is below
-``PVARA_LLM_MIN_CONFIDENCE``) - and which ``provider:model`` chain to try. Along the chain a
-step is skipped when its provider is not configured, its circuit is open, or the budget has
-no room for its estimate; a failed call falls through to the next step. When no step
+``PVARA_LLM_MIN_CONFIDENCE``) - and which ``provider:model`` chain to try; the job's preferred
+model (``llm_config``) goes first when the chain has it. Along the chain a step is skipped
+when its provider is not configured, its circuit is open, or the budget has no room for its
+estimate - after which only cheaper steps are tried; a failed call falls through to the next
+step. When no step
 answers, the local result stands, flagged ``degraded: …`` unless no provider was configured at
 all (a local-only deployment is not degraded). Every outcome says why in ``routing_reason``.
 """
@@ -97,6 +99,26 @@ def parse_routes(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, TierRoute]:
 class _Skip:
     cause: str
     detail: str
+    over_budget: Decimal | None = None  # the estimate the budget had no room for
+
+
+def _preferred_first(steps: list[Step], config: LlmConfig) -> tuple[list[Step], str]:
+    """The tier's chain with the job's preferred model (``llm_config``) moved to the front.
+
+    The tier's chain is what the job may spend on: a preferred provider:model in it goes
+    first; a preferred provider moves its first step of the chain to the front; a preference
+    outside the chain is ignored, and the returned note says which happened.
+    """
+    if config.provider == LOCAL_PROVIDER:
+        return steps, ""
+    wanted = f"{config.provider}:{config.model}"
+    chosen = next((s for s in steps if s.label == wanted), None)
+    if chosen is None:
+        chosen = next((s for s in steps if s.provider == config.provider), None)
+    if chosen is None:
+        return steps, f"job prefers {wanted}, not in the tier's chain"
+    note = f"job prefers {wanted}" + ("" if chosen.label == wanted else f", using {chosen.label}")
+    return [chosen, *(s for s in steps if s != chosen)], note
 
 
 _FAILURES: dict[type[ProviderFailure], str] = {
@@ -154,11 +176,14 @@ class Router:
         ]
         if not escalate or route is None:
             return ScreeningOutcome(local, LOCAL_PROVIDER, LOCAL_MODEL, why, calls)
-        configured = [s for s in route.steps if self._providers[s.provider].available]
+        steps, preference = _preferred_first(route.steps, request.criteria.llm_config)
+        if preference:
+            why = f"{why}; {preference}"
+        configured = [s for s in steps if self._providers[s.provider].available]
         if not configured:
             reason = f"{why}; no provider of its chain is configured; local"
             return ScreeningOutcome(local, LOCAL_PROVIDER, LOCAL_MODEL, reason, calls)
-        unconfigured = [f"{s.label} not configured" for s in route.steps if s not in configured]
+        unconfigured = [f"{s.label} not configured" for s in steps if s not in configured]
         return self._cascade(request, local, why, configured, calls, unconfigured)
 
     # ------------------------------------------------------------------------------------
@@ -208,12 +233,17 @@ class Router:
             max_resume_chars=self._settings.prompt_resume_max_chars,
         )
         causes: list[str] = []
+        # Once a step is over budget, only cheaper steps are tried: a budget degrades, never
+        # escalates to a pricier model.
+        over_budget: tuple[Step, Decimal] | None = None
         for step in steps:
             reason = why if not notes else f"{why}; fallback after {'; '.join(notes)}"
-            reservation = self._reserve(request, step, prompt, config.max_tokens)
+            reservation = self._reserve(request, step, prompt, config.max_tokens, over_budget)
             if isinstance(reservation, _Skip):
                 notes.append(f"{step.label} {reservation.detail}")
                 causes.append(reservation.cause)
+                if reservation.over_budget is not None:
+                    over_budget = (step, reservation.over_budget)
                 continue
             record, answer = self._call(step, prompt, reservation, config, reason)
             calls.append(record)
@@ -234,11 +264,14 @@ class Router:
         return ScreeningOutcome(result, LOCAL_PROVIDER, LOCAL_MODEL, reason, calls)
 
     def _reserve(
-        self, request: ScreeningRequest, step: Step, prompt: Prompt, max_tokens: int
+        self,
+        request: ScreeningRequest,
+        step: Step,
+        prompt: Prompt,
+        max_tokens: int,
+        over_budget: tuple[Step, Decimal] | None,
     ) -> Reservation | _Skip:
         """A reservation for the step's call, or why the step is skipped."""
-        if not self._breaker.allow(step.provider):
-            return _Skip("circuit open", "circuit open")
         chars = len(prompt.system) + len(prompt.user)
         try:
             estimate = self._prices.estimate_usd(
@@ -246,10 +279,18 @@ class Router:
             )
         except UnknownPriceError:
             return _Skip("no price", "has no price")
+        if over_budget is not None and estimate >= over_budget[1]:
+            return _Skip(
+                "budget exhausted",
+                f"not cheaper than over-budget {over_budget[0].label} "
+                f"(est. ${estimate} ≥ ${over_budget[1]})",
+            )
+        if not self._breaker.allow(step.provider):
+            return _Skip("circuit open", "circuit open")
         try:
             return self._budget.reserve(request.organization_id, step.provider, estimate)
         except BudgetExhausted as exc:
-            return _Skip("budget exhausted", str(exc))
+            return _Skip("budget exhausted", f"{exc} (est. ${estimate})", over_budget=estimate)
 
     def _call(
         self, step: Step, prompt: Prompt, reservation: Reservation, config: LlmConfig, reason: str

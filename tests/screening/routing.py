@@ -101,9 +101,14 @@ def make_router(
     return router, budget, breaker
 
 
-def criteria(threshold: float, advance: float = 100.0) -> Criteria:
-    """The seed's criteria with the given thresholds."""
+def criteria(threshold: float, advance: float = 100.0, prefer: str = "local:") -> Criteria:
+    """The seed's criteria with the given thresholds and preferred ``provider:model``
+    (default: no preference, so the tier's chain order stands)."""
+    provider, _, model = prefer.partition(":")
     raw: dict[str, Any] = {**EXAMPLE_CRITERIA, "notifications": {"notify_on_complete": False}}
+    raw["llm_config"] = {**raw["llm_config"], "provider": provider}
+    if model:
+        raw["llm_config"]["model"] = model
     raw["filtering"] = {
         "top_n_candidates": 10,
         "min_score_threshold": threshold,

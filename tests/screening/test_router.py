@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 import pytest
 import redis
 
 from core.settings import Settings
+from screening.limits import Limits
 from screening.router import parse_routes
 from tests.fakes.llm_server import FakeLlmServer, hang, status
 from tests.screening.routing import (
@@ -264,6 +266,50 @@ def test_retry_after_opens_the_circuit_until_then(
     assert breaker.state("openai") == "open"  # the cool-down alone would have ended
     clock.advance(61)
     assert breaker.state("openai") == "half-open"
+
+
+def test_the_jobs_preferred_model_goes_first_when_its_tier_offers_it(
+    routed: Settings,
+    fake_llm: FakeLlmServer,
+    redis_client: redis.Redis,
+    namespace: str,
+    clock: Clock,
+) -> None:
+    router, _, _ = make_router(routed, redis_client, namespace, clock)
+    prefers_ollama = criteria(SCORE - 40, prefer="ollama:llama3.1:8b")
+    prefers_openai = criteria(SCORE - 40, prefer="openai:gpt-5")
+
+    chosen = router.screen(request(uuid.uuid4(), "advanced", prefers_ollama))
+    outside = router.screen(request(uuid.uuid4(), "advanced", prefers_openai))
+
+    assert chosen.provider == "ollama"
+    assert "job prefers ollama:llama3.1:8b" in chosen.routing_reason
+    assert outside.provider == "anthropic"  # the tier's chain has no OpenAI model
+    assert "job prefers openai:gpt-5, not in the tier's chain" in outside.routing_reason
+    assert [r.route for r in fake_llm.requests] == ["ollama", "anthropic"]
+
+
+def test_an_exhausted_budget_degrades_to_cheaper_models_only(
+    services_up: Settings,
+    fake_llm: FakeLlmServer,
+    redis_client: redis.Redis,
+    namespace: str,
+    clock: Clock,
+) -> None:
+    chain = ("openai:gpt-5", "anthropic:claude-opus-4-5", "anthropic:claude-haiku-4-5")
+    settings = llm_settings(services_up, fake_llm, llm_routes=only("senior", *chain))
+    no_openai: Limits = {("openai", "day"): Decimal(0)}
+    router, _, _ = make_router(settings, redis_client, namespace, clock, limits=no_openai)
+
+    outcome = router.screen(request(uuid.uuid4(), "senior", CONFIDENT))
+
+    assert (outcome.provider, outcome.model) == ("anthropic", "claude-haiku-4-5")
+    assert "openai:gpt-5 budget" in outcome.routing_reason
+    assert "anthropic:claude-opus-4-5 not cheaper than over-budget openai:gpt-5" in (
+        outcome.routing_reason
+    )
+    assert "degraded: budget exhausted, used anthropic:claude-haiku-4-5" in outcome.result.flags
+    assert [r.route for r in fake_llm.requests] == ["anthropic"]  # Opus was never called
 
 
 def test_routes_reject_unknown_providers() -> None:
