@@ -176,6 +176,42 @@ def random_expectation(truth: dict[int, Ranking]) -> Agreement:
     return result
 
 
+def centred_in_job(scores_per_cv: dict[int, list[float]]) -> dict[int, list[float]]:
+    """Each score replaced by its rank among all CVs for the same vacancy (job-level effect out).
+
+    A ranker that prefers one vacancy for every CV loses that preference here; what is left is
+    how it orders vacancies *for this CV relative to the other CVs*.
+    """
+    cvs = sorted(scores_per_cv)
+    result = {cv: [0.0] * N_VACANCIES for cv in cvs}
+    for v in range(N_VACANCIES):
+        ranks = average_ranks([scores_per_cv[cv][v] for cv in cvs])
+        for cv, rank in zip(cvs, ranks, strict=True):
+            result[cv][v] = rank
+    return result
+
+
+def best_constant_order(
+    truth: dict[str, dict[int, Ranking]],
+) -> tuple[tuple[int, ...], dict[str, float]]:
+    """The one vacancy order, the same for every CV, that agrees best with the worst-served judge.
+
+    A CV-blind ranker: it reads nothing of the CVs, so whatever it scores is a preference between
+    the vacancies themselves.
+    """
+    best: tuple[float, tuple[int, ...], dict[str, float]] | None = None
+    for order in itertools.permutations(range(N_VACANCIES)):
+        place = {v: i for i, v in enumerate(order)}
+        rhos: dict[str, float] = {}
+        for judge, ranks in truth.items():
+            scores = {cv: [-float(place[v]) for v in range(N_VACANCIES)] for cv in ranks}
+            rhos[judge] = statistics.fmean(agreement(scores, ranks).rho)
+        if best is None or min(rhos.values()) > best[0]:
+            best = (min(rhos.values()), order, rhos)
+    assert best is not None
+    return best[1], best[2]
+
+
 def within_vacancy(scores_per_cv: dict[int, list[float]], truth: dict[int, Ranking]) -> float:
     """Mean over vacancies of Spearman(score of CV for v, human relevance of v for CV)."""
     rhos = []
@@ -319,6 +355,33 @@ def report(
                 }
                 cells.append((other, within_vacancy(as_scores, common)))
         print(f"   vs {judge}: " + ", ".join(f"{label} {rho:+.3f}" for label, rho in cells))
+    print()
+    print("   job-level effect removed (each score replaced by its rank among the CVs for that")
+    print("   vacancy, then vacancies ranked per CV as above) — Spearman, mean over CVs:")
+    for judge in names:
+        centred: list[tuple[str, Agreement]] = [
+            ("local", agreement(centred_in_job(ours), truth[judge])),
+            ("word overlap", agreement(centred_in_job(overlap), truth[judge])),
+        ]
+        for other in names:
+            if other != judge:
+                common = {cv: r for cv, r in truth[judge].items() if cv in truth[other]}
+                as_scores = {
+                    cv: [-truth[other][cv][v] for v in range(N_VACANCIES)] for cv in common
+                }
+                centred.append((other, agreement(centred_in_job(as_scores), common)))
+        print(
+            f"   vs {judge}: "
+            + ", ".join(f"{label} {statistics.fmean(a.rho):+.3f}" for label, a in centred)
+        )
+    order, rhos = best_constant_order(truth)
+    print()
+    print(
+        "   best CV-blind ranker (one vacancy order for every CV: "
+        + " > ".join(str(v + 1) for v in order)
+        + "): "
+        + ", ".join(f"vs {judge} {rho:+.3f}" for judge, rho in rhos.items())
+    )
     print()
     for name in names:
         means = [statistics.fmean(r[v] for r in truth[name].values()) for v in range(N_VACANCIES)]
