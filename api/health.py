@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 
 from api.state import ApiState
 
@@ -16,7 +17,7 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", tags=["health"], summary="PostgreSQL, Redis and Kafka all answer")
-async def ready(state_: ApiState) -> Response[dict[str, Any]]:
+async def ready(state_: NamedDependency[ApiState]) -> Response[dict[str, Any]]:
     async def postgres() -> bool:
         async with state_.db.connection(timeout=2) as conn:
             await conn.execute("SELECT 1")

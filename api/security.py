@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
@@ -387,7 +387,9 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return user
 
 
-def provide_session(request: Request[Any, Any, Any], state_: ApiState) -> OrgSession:
+def provide_session(
+    request: Request[Any, Any, Any], state_: NamedDependency[ApiState]
+) -> OrgSession:
     security = security_state(request.app)
     return OrgSession(
         api=state_,

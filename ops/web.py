@@ -16,7 +16,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, Router, delete, get, post, put
 from litestar.config.app import AppConfig
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
 from litestar.plugins import InitPluginProtocol
 from litestar.static_files import create_static_files_router
@@ -88,17 +88,17 @@ def _overview(ops: OpsSources) -> dict[str, Any]:
 
 
 @get("/overview", sync_to_thread=True, summary="Everything the dashboard shows, in one read")
-def overview(ops: OpsSources) -> dict[str, Any]:
+def overview(ops: NamedDependency[OpsSources]) -> dict[str, Any]:
     return _overview(ops)
 
 
 @get("/pools", sync_to_thread=True, summary="Each pool: depth, in flight, dead, desired, actual")
-def list_pools(ops: OpsSources) -> list[dict[str, Any]]:
+def list_pools(ops: NamedDependency[OpsSources]) -> list[dict[str, Any]]:
     return [r.as_dict() for r in pool_state.pool_status(ops.redis, ops.settings)]
 
 
 @put("/pools", sync_to_thread=True, summary="Set desired processes per pool")
-def scale_pools(ops: OpsSources, data: ScaleRequest) -> dict[str, Any]:
+def scale_pools(ops: NamedDependency[OpsSources], data: ScaleRequest) -> dict[str, Any]:
     try:
         desired = pool_state.scale(ops.redis, ops.settings, data.desired, data.group)
     except pool_state.ScaleError as exc:
@@ -116,7 +116,7 @@ def _check_queue(queue: str) -> None:
     sync_to_thread=True,
     summary="One dead message, whole",
 )
-def inspect_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]:
+def inspect_dead(ops: NamedDependency[OpsSources], queue: str, message_id: str) -> dict[str, Any]:
     _check_queue(queue)
     raw = ops.redis.hget(f"dramatiq:{queue}.XQ.msgs", message_id)
     if raw is None:
@@ -131,7 +131,7 @@ def inspect_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]
     status_code=200,
     summary="Enqueue a dead message again with fresh retries",
 )
-def replay_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]:
+def replay_dead(ops: NamedDependency[OpsSources], queue: str, message_id: str) -> dict[str, Any]:
     _check_queue(queue)
     if not deadletters.replay(ops.redis, create_broker(ops.settings), queue, message_id):
         raise ProblemError(404, "not_found", "No such dead message.")
@@ -144,7 +144,7 @@ def replay_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]:
     status_code=200,
     summary="Drop a dead message for good",
 )
-def delete_dead(ops: OpsSources, queue: str, message_id: str) -> dict[str, Any]:
+def delete_dead(ops: NamedDependency[OpsSources], queue: str, message_id: str) -> dict[str, Any]:
     _check_queue(queue)
     if not deadletters.delete(ops.redis, queue, message_id):
         raise ProblemError(404, "not_found", "No such dead message.")
@@ -159,7 +159,9 @@ async def dashboard_page() -> str:
 
 @get("/metrics", opt=PUBLIC, sync_to_thread=True, include_in_schema=False)
 def metrics(
-    request: Request[Any, Any, Any], ops_metrics: Metrics, ops: OpsSources
+    request: Request[Any, Any, Any],
+    ops_metrics: NamedDependency[Metrics],
+    ops: NamedDependency[OpsSources],
 ) -> Response[bytes]:
     """Prometheus text format. With ``ops_token`` set, scrapers must send it as a bearer."""
     token = ops.settings.ops_token.get_secret_value()

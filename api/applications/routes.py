@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
@@ -36,7 +37,7 @@ class ApplicationsController(Controller):
         responses={},
     )
     async def submit(
-        self, request: Request[Any, Any, Any], state_: ApiState, job_id: uuid.UUID
+        self, request: Request[Any, Any, Any], state_: NamedDependency[ApiState], job_id: uuid.UUID
     ) -> Response[SubmissionAccepted]:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         resume: service.ResumeFile | None = None
@@ -78,7 +79,7 @@ class ApplicationsController(Controller):
     )
     async def status(
         self,
-        state_: ApiState,
+        state_: NamedDependency[ApiState],
         application_id: uuid.UUID = Parameter(
             description="The id returned at submission",
             examples=[Example(value="0b8f5a2e-3c1d-5e6f-8a9b-0c1d2e3f4a5b")],

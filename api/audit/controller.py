@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from pydantic import BaseModel
 
@@ -44,7 +45,7 @@ class AuditController(Controller):
     @get("", summary="Audit log of the organization (admin), newest first")
     async def list_entries(
         self,
-        session: OrgSession,
+        session: NamedDependency[OrgSession],
         user_id: uuid.UUID | None = None,
         action: Annotated[str | None, Parameter(max_length=100)] = None,
         resource_type: Annotated[str | None, Parameter(max_length=50)] = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from api import ratelimit
@@ -38,8 +39,8 @@ class AuthController(Controller):
     async def login(
         self,
         request: Request[Any, Any, Any],
-        state_: ApiState,
-        security: SecurityState,
+        state_: NamedDependency[ApiState],
+        security: NamedDependency[SecurityState],
         data: LoginIn,
     ) -> TokenPair:
         await ratelimit.hit(
@@ -58,7 +59,10 @@ class AuthController(Controller):
         summary="Rotate a refresh token (single use; reuse revokes the family)",
     )
     async def refresh(
-        self, state_: ApiState, security: SecurityState, data: RefreshIn
+        self,
+        state_: NamedDependency[ApiState],
+        security: NamedDependency[SecurityState],
+        data: RefreshIn,
     ) -> TokenPair:
         return await service.refresh(state_, security, data.refresh_token)
 
@@ -70,12 +74,15 @@ class AuthController(Controller):
         summary="Revoke this access token and its refresh-token family",
     )
     async def logout(
-        self, session: OrgSession, security: SecurityState, data: LogoutIn | None = None
+        self,
+        session: NamedDependency[OrgSession],
+        security: NamedDependency[SecurityState],
+        data: LogoutIn | None = None,
     ) -> None:
         await service.logout(session, security)
 
     @get("/me", guards=[ANY_ROLE], security=SECURITY, summary="Who the access token belongs to")
-    async def me(self, principal: Principal) -> MeOut:
+    async def me(self, principal: NamedDependency[Principal]) -> MeOut:
         return MeOut(
             user_id=principal.user_id,
             organization_id=principal.organization_id,
@@ -91,9 +98,9 @@ class UsersController(Controller):
     security = SECURITY
 
     @post("", summary="Create a user in the caller's organization (admin)")
-    async def create(self, session: OrgSession, data: UserIn) -> UserOut:
+    async def create(self, session: NamedDependency[OrgSession], data: UserIn) -> UserOut:
         return await service.create_user(session, data)
 
     @get("", summary="Users of the caller's organization (admin)")
-    async def list_users(self, session: OrgSession) -> list[UserOut]:
+    async def list_users(self, session: NamedDependency[OrgSession]) -> list[UserOut]:
         return await service.list_users(session)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post, put
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
@@ -51,7 +52,7 @@ class HrApplicationsController(Controller):
     )
     async def list_applications(
         self,
-        session: OrgSession,
+        session: NamedDependency[OrgSession],
         job_id: uuid.UUID | None = None,
         status: Annotated[
             list[ApplicationStatus] | None, Parameter(description="One or more statuses")
@@ -93,7 +94,9 @@ class HrApplicationsController(Controller):
         guards=[HR],
         summary="Everything about one application (personal data included)",
     )
-    async def details(self, session: OrgSession, application_id: uuid.UUID) -> ApplicationDetail:
+    async def details(
+        self, session: NamedDependency[OrgSession], application_id: uuid.UUID
+    ) -> ApplicationDetail:
         return await service.read_application(session, application_id)
 
     @put(
@@ -103,7 +106,7 @@ class HrApplicationsController(Controller):
         summary="Change the status through the state machine (409 when illegal)",
     )
     async def set_status(
-        self, session: OrgSession, application_id: uuid.UUID, data: StatusChangeIn
+        self, session: NamedDependency[OrgSession], application_id: uuid.UUID, data: StatusChangeIn
     ) -> StatusChangeOut:
         return await service.set_status(session, application_id, data.status, data.reason)
 
@@ -118,8 +121,8 @@ class HrApplicationsController(Controller):
     async def withdraw(
         self,
         request: Request[Any, Any, Any],
-        state_: ApiState,
-        security: SecurityState,
+        state_: NamedDependency[ApiState],
+        security: NamedDependency[SecurityState],
         application_id: uuid.UUID,
         data: WithdrawIn,
     ) -> StatusChangeOut:
@@ -155,5 +158,5 @@ class CandidatesController(Controller):
         status_code=HTTP_200_OK,
         summary="Erase a candidate's personal data on request (admin)",
     )
-    async def erase(self, session: OrgSession, data: ErasureIn) -> ErasureOut:
+    async def erase(self, session: NamedDependency[OrgSession], data: ErasureIn) -> ErasureOut:
         return await service.erase_candidate(session, data.candidate_cnic)

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK
 
 from api.interviews import service
@@ -23,13 +24,15 @@ class InterviewsController(Controller):
     security = SECURITY
 
     @post("", guards=[HR], summary="Schedule (409 naming the conflicting interview)")
-    async def schedule(self, session: OrgSession, data: InterviewIn) -> InterviewOut:
+    async def schedule(
+        self, session: NamedDependency[OrgSession], data: InterviewIn
+    ) -> InterviewOut:
         return await service.schedule(session, data)
 
     @get("", guards=[_INTERVIEWERS], summary="Interviews (an interviewer sees their own)")
     async def list_interviews(
         self,
-        session: OrgSession,
+        session: NamedDependency[OrgSession],
         application_id: uuid.UUID | None = None,
         interviewer_id: uuid.UUID | None = None,
         starts_from: datetime | None = None,
@@ -46,12 +49,14 @@ class InterviewsController(Controller):
         )
 
     @get("/{interview_id:uuid}", guards=[_INTERVIEWERS], summary="One interview")
-    async def read(self, session: OrgSession, interview_id: uuid.UUID) -> InterviewOut:
+    async def read(
+        self, session: NamedDependency[OrgSession], interview_id: uuid.UUID
+    ) -> InterviewOut:
         return await service.read(session, interview_id)
 
     @patch("/{interview_id:uuid}", guards=[HR], summary="Reschedule (same conflict rules)")
     async def reschedule(
-        self, session: OrgSession, interview_id: uuid.UUID, data: RescheduleIn
+        self, session: NamedDependency[OrgSession], interview_id: uuid.UUID, data: RescheduleIn
     ) -> InterviewOut:
         return await service.reschedule(session, interview_id, data)
 
@@ -61,7 +66,9 @@ class InterviewsController(Controller):
         status_code=HTTP_200_OK,
         summary="Cancel a scheduled interview",
     )
-    async def cancel(self, session: OrgSession, interview_id: uuid.UUID) -> InterviewOut:
+    async def cancel(
+        self, session: NamedDependency[OrgSession], interview_id: uuid.UUID
+    ) -> InterviewOut:
         return await service.cancel(session, interview_id)
 
     @post(
@@ -71,6 +78,6 @@ class InterviewsController(Controller):
         summary="The interviewer's notes and score (completes the interview)",
     )
     async def feedback(
-        self, session: OrgSession, interview_id: uuid.UUID, data: FeedbackIn
+        self, session: NamedDependency[OrgSession], interview_id: uuid.UUID, data: FeedbackIn
     ) -> InterviewOut:
         return await service.feedback(session, interview_id, data)

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any, cast
 
 from litestar import Controller, Request, Response, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_304_NOT_MODIFIED
@@ -42,7 +43,7 @@ class JobsController(Controller):
     async def public_listing(
         self,
         request: Request[Any, Any, Any],
-        state_: ApiState,
+        state_: NamedDependency[ApiState],
         organization: Annotated[
             str | None, Parameter(max_length=63, description="Organization slug")
         ] = None,
@@ -74,7 +75,7 @@ class JobsController(Controller):
         return Response(PublicJobPage.model_validate_json(body), headers=headers)
 
     @post("", security=SECURITY, guards=[HR], summary="Create a job (admin, hr)")
-    async def create(self, session: OrgSession, data: JobIn) -> JobOut:
+    async def create(self, session: NamedDependency[OrgSession], data: JobIn) -> JobOut:
         return await service.create_job(session, data)
 
     @get(
@@ -83,11 +84,13 @@ class JobsController(Controller):
         guards=[HR_OR_OPS],
         summary="A job of the caller's organization",
     )
-    async def read(self, session: OrgSession, job_id: uuid.UUID) -> JobOut:
+    async def read(self, session: NamedDependency[OrgSession], job_id: uuid.UUID) -> JobOut:
         return await service.read_job(session, job_id)
 
     @patch("/{job_id:uuid}", security=SECURITY, guards=[HR], summary="Change a job (admin, hr)")
-    async def update(self, session: OrgSession, job_id: uuid.UUID, data: JobPatch) -> JobOut:
+    async def update(
+        self, session: NamedDependency[OrgSession], job_id: uuid.UUID, data: JobPatch
+    ) -> JobOut:
         return await service.update_job(session, job_id, data)
 
     @post(
@@ -97,7 +100,7 @@ class JobsController(Controller):
         status_code=HTTP_200_OK,
         summary="Close a job: no more applications (admin, hr)",
     )
-    async def close(self, session: OrgSession, job_id: uuid.UUID) -> JobOut:
+    async def close(self, session: NamedDependency[OrgSession], job_id: uuid.UUID) -> JobOut:
         return await service.close_job(session, job_id)
 
     @put(
@@ -108,7 +111,7 @@ class JobsController(Controller):
         description="`criteria` follows the published schema of screening.criteria.Criteria.",
     )
     async def put_criteria(
-        self, session: OrgSession, job_id: uuid.UUID, data: CriteriaIn
+        self, session: NamedDependency[OrgSession], job_id: uuid.UUID, data: CriteriaIn
     ) -> CriteriaOut:
         return await service.put_criteria(session, job_id, data)
 
@@ -118,7 +121,9 @@ class JobsController(Controller):
         guards=[HR_OR_OPS],
         summary="Current criteria version",
     )
-    async def get_criteria(self, session: OrgSession, job_id: uuid.UUID) -> CriteriaOut:
+    async def get_criteria(
+        self, session: NamedDependency[OrgSession], job_id: uuid.UUID
+    ) -> CriteriaOut:
         return await service.read_criteria(session, job_id)
 
     @get(
@@ -127,7 +132,9 @@ class JobsController(Controller):
         guards=[HR_OR_OPS],
         summary="Current shortlist: rank, score, reasoning, skills, contact",
     )
-    async def shortlist(self, session: OrgSession, job_id: uuid.UUID) -> ShortlistOut:
+    async def shortlist(
+        self, session: NamedDependency[OrgSession], job_id: uuid.UUID
+    ) -> ShortlistOut:
         return await service.read_shortlist(session, job_id)
 
     @post(
@@ -138,7 +145,10 @@ class JobsController(Controller):
         summary="Re-score stale applications, then rebuild the shortlist (a task)",
     )
     async def rebuild(
-        self, session: OrgSession, security: SecurityState, job_id: uuid.UUID
+        self,
+        session: NamedDependency[OrgSession],
+        security: NamedDependency[SecurityState],
+        job_id: uuid.UUID,
     ) -> TaskAccepted:
         return await service.request_rebuild(session, security, job_id)
 
@@ -153,7 +163,7 @@ class TasksController(Controller):
     @get("/{task_id:str}", summary="State of a task (queued, running, succeeded, failed)")
     async def read(
         self,
-        session: OrgSession,
+        session: NamedDependency[OrgSession],
         task_id: Annotated[str, Parameter(max_length=64, pattern=r"^[0-9a-f]{32}$")],
     ) -> TaskOut:
         return await service.read_task(session, task_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK
 
 from api.offers import service
@@ -26,13 +27,13 @@ class OffersController(Controller):
         guards=[HR],
         summary="Offer for an application in interview/offer (emits offers.created)",
     )
-    async def create(self, session: OrgSession, data: OfferIn) -> OfferOut:
+    async def create(self, session: NamedDependency[OrgSession], data: OfferIn) -> OfferOut:
         return await service.create(session, data)
 
     @get("", guards=[_READERS], summary="Offers (overdue ones are expired on read)")
     async def list_offers(
         self,
-        session: OrgSession,
+        session: NamedDependency[OrgSession],
         status: OfferStatus | None = None,
         application_id: uuid.UUID | None = None,
     ) -> list[OfferOut]:
@@ -41,7 +42,7 @@ class OffersController(Controller):
         )
 
     @get("/{offer_id:uuid}", guards=[_READERS], summary="One offer")
-    async def read(self, session: OrgSession, offer_id: uuid.UUID) -> OfferOut:
+    async def read(self, session: NamedDependency[OrgSession], offer_id: uuid.UUID) -> OfferOut:
         return await service.read(session, offer_id)
 
     @post(
@@ -50,7 +51,7 @@ class OffersController(Controller):
         status_code=HTTP_200_OK,
         summary="Record acceptance (the application becomes hired)",
     )
-    async def accept(self, session: OrgSession, offer_id: uuid.UUID) -> OfferOut:
+    async def accept(self, session: NamedDependency[OrgSession], offer_id: uuid.UUID) -> OfferOut:
         return await service.decide(session, offer_id, "accepted")
 
     @post(
@@ -59,7 +60,7 @@ class OffersController(Controller):
         status_code=HTTP_200_OK,
         summary="Record that the candidate declined",
     )
-    async def decline(self, session: OrgSession, offer_id: uuid.UUID) -> OfferOut:
+    async def decline(self, session: NamedDependency[OrgSession], offer_id: uuid.UUID) -> OfferOut:
         return await service.decide(session, offer_id, "declined")
 
     @post(
@@ -68,5 +69,5 @@ class OffersController(Controller):
         status_code=HTTP_200_OK,
         summary="Expire a pending offer now",
     )
-    async def expire(self, session: OrgSession, offer_id: uuid.UUID) -> OfferOut:
+    async def expire(self, session: NamedDependency[OrgSession], offer_id: uuid.UUID) -> OfferOut:
         return await service.decide(session, offer_id, "expired")

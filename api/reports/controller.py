@@ -10,6 +10,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from api.security import DEPENDENCIES, SECURITY, OrgSession, allow
@@ -31,7 +32,7 @@ class ReportsController(Controller):
     async def llm_costs(
         self,
         request: Request[Any, Any, Any],
-        session: OrgSession,
+        session: NamedDependency[OrgSession],
         start: Annotated[
             date | None,
             Parameter(query="from", description="First day (UTC); default 30 days ago"),
