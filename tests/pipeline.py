@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import dramatiq
@@ -22,6 +23,7 @@ from core.settings import Settings
 from ingest.bridge import Bridge
 from ingest.outbox_relay import OutboxRelay
 from ingest.producer import Producer
+from tests.conftest import OrgJob
 
 T = TypeVar("T")
 
@@ -102,3 +104,39 @@ def running_worker(broker: dramatiq.Broker, threads: int = 4) -> Iterator[dramat
 
 def submitted_ids(responses: list[Any]) -> list[str]:
     return [r.json()["application_id"] for r in responses]
+
+
+def insert_application(
+    db: psycopg.Connection[Any],
+    org_job: OrgJob,
+    *,
+    status: str,
+    score: float | None = None,
+    text: str = "Python and PostgreSQL developer since 2015, Docker and Kubernetes.",
+) -> uuid.UUID:
+    """An application row (and its index row) in ``status``, created now."""
+    app_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    db.execute(
+        "INSERT INTO application_index (id, organization_id, job_id, created_at)"
+        " VALUES (%s, %s, %s, %s)",
+        (app_id, org_job.organization_id, org_job.job_id, now),
+    )
+    db.execute(
+        "INSERT INTO applications (id, organization_id, job_id, candidate_cnic,"
+        " candidate_email, candidate_name, status, resume_media_type, resume_text, ai_score,"
+        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 'text/plain', %s, %s, %s)",
+        (
+            app_id,
+            org_job.organization_id,
+            org_job.job_id,
+            f"{uuid.uuid4().int % 10**13:013d}",
+            "c@example.com",
+            "Candidate",
+            status,
+            text,
+            score,
+            now,
+        ),
+    )
+    return app_id

@@ -89,7 +89,9 @@ def test_supervisor_follows_scaling_and_every_message_is_processed_or_back_on_th
         # Unknown application ids: each parse is a real no-op run of the actor.
         broker = create_broker(services_up)
         ids = [
-            enqueue(broker, PARSE, PARSE_APPLICATION, str(uuid.uuid4())).message_id
+            enqueue(broker, PARSE, PARSE_APPLICATION, str(uuid.uuid4())).options[
+                "redis_message_id"  # the message's key in Redis (not its message_id)
+            ]
             for _ in range(3000)
         ]
         pools.scale(redis_client, services_up, {"parse": 0}, group)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -11,41 +9,7 @@ import redis
 
 from core.settings import Settings
 from tests.conftest import OrgJob
-
-
-def _insert_application(
-    db: psycopg.Connection[Any],
-    org_job: OrgJob,
-    *,
-    status: str,
-    score: float | None = None,
-    text: str = "Python and PostgreSQL developer since 2015, Docker and Kubernetes.",
-) -> uuid.UUID:
-    app_id = uuid.uuid4()
-    now = datetime.now(UTC)
-    db.execute(
-        "INSERT INTO application_index (id, organization_id, job_id, created_at)"
-        " VALUES (%s, %s, %s, %s)",
-        (app_id, org_job.organization_id, org_job.job_id, now),
-    )
-    db.execute(
-        "INSERT INTO applications (id, organization_id, job_id, candidate_cnic,"
-        " candidate_email, candidate_name, status, resume_media_type, resume_text, ai_score,"
-        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 'text/plain', %s, %s, %s)",
-        (
-            app_id,
-            org_job.organization_id,
-            org_job.job_id,
-            f"{uuid.uuid4().int % 10**13:013d}",
-            "c@example.com",
-            "Candidate",
-            status,
-            text,
-            score,
-            now,
-        ),
-    )
-    return app_id
+from tests.pipeline import insert_application
 
 
 def test_parse_then_score_twice_changes_nothing_the_second_time(
@@ -54,7 +18,7 @@ def test_parse_then_score_twice_changes_nothing_the_second_time(
     from tasks.parse import parse_application
     from tasks.score import score_application
 
-    app_id = _insert_application(db, org_job, status="received")
+    app_id = insert_application(db, org_job, status="received")
     parse_application(str(app_id))
     parse_application(str(app_id))
     score_application(str(app_id))
@@ -92,7 +56,7 @@ def test_shortlist_is_top_n_above_threshold_as_a_new_version(
 
     scores = [95, 90, 88, 71, 69, 40, 99, 85, 80, 77, 76, 75, 74]
     ids = {
-        score: _insert_application(db, org_job, status="screened", score=score) for score in scores
+        score: insert_application(db, org_job, status="screened", score=score) for score in scores
     }
     version = build(str(org_job.job_id), "test")
     assert version == 1
@@ -107,7 +71,7 @@ def test_shortlist_is_top_n_above_threshold_as_a_new_version(
     assert build(str(org_job.job_id), "test") is None  # nothing changed: no new version
 
     # A better candidate arrives: version 2 replaces version 1; the 10th drops out.
-    newcomer = _insert_application(db, org_job, status="screened", score=98)
+    newcomer = insert_application(db, org_job, status="screened", score=98)
     assert build(str(org_job.job_id), "test") == 2
     dropped = ids[expected[-1]]
     row = db.execute(
@@ -137,7 +101,7 @@ def test_maintenance_creates_partitions_and_refreshes_metrics(
 ) -> None:
     from tasks.maintenance import run
 
-    _insert_application(db, org_job, status="screened", score=80)
+    insert_application(db, org_job, status="screened", score=80)
     result = run(services_up)
     assert result["metrics_refreshed"] is True
     count = db.execute(
