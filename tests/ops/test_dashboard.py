@@ -104,7 +104,9 @@ def test_dashboard_shows_real_queue_depth_and_its_replay_button_requeues_a_dead_
 ) -> None:
     broker = create_broker(services_up)
     waiting = [str(uuid.uuid4()) for _ in range(3)]
-    queued_ids = [enqueue(broker, PARSE, PARSE_APPLICATION, a).message_id for a in waiting]
+    queued_ids = [
+        enqueue(broker, PARSE, PARSE_APPLICATION, a).options["redis_message_id"] for a in waiting
+    ]
     application_id = str(uuid.uuid4())
     dead_id = _dead_letter(redis_client, application_id)
     replayed: list[str] = []
