@@ -1,12 +1,12 @@
-"""Anthropic Messages API; the answer is the input of a tool the model is forced to call."""
+"""Anthropic Messages API; the answer is the input of a tool the model is forced to call.
+
+The SDK is imported on first use: a deployment without a key never pays its import time.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import anthropic
-from anthropic.types import Message, MessageParam, ToolParam
+from typing import TYPE_CHECKING, Any
 
 from screening.prompt import Prompt
 from screening.providers.base import (
@@ -22,7 +22,11 @@ from screening.providers.base import (
     repair_request,
 )
 
-_Conversation = tuple[str, list[MessageParam]]
+if TYPE_CHECKING:
+    import anthropic
+    from anthropic.types import Message, MessageParam, ToolParam
+
+_Conversation = tuple[str, list["MessageParam"]]
 """The system text and the turns."""
 
 # The installed SDK has no ``temperature`` argument and models from Opus 4.7 on answer 400
@@ -37,7 +41,7 @@ def accepts_temperature(model: str) -> bool:
     return _TEMPERATURE_MODELS.match(model) is not None
 
 
-class AnthropicProvider(RepairingAdapter[_Conversation, Message, anthropic.Anthropic]):
+class AnthropicProvider(RepairingAdapter[_Conversation, "Message", "anthropic.Anthropic"]):
     """Screens through ``client.messages.create``; key from ANTHROPIC_API_KEY.
 
     The system message carries ``cache_control``, so the per-job prefix (tool, rules, job,
@@ -54,6 +58,8 @@ class AnthropicProvider(RepairingAdapter[_Conversation, Message, anthropic.Anthr
         return key is not None and bool(key.get_secret_value())
 
     def _make_client(self) -> anthropic.Anthropic:
+        import anthropic
+
         key = self._settings.anthropic_api_key
         assert key is not None
         return anthropic.Anthropic(
@@ -69,6 +75,8 @@ class AnthropicProvider(RepairingAdapter[_Conversation, Message, anthropic.Anthr
     def _send(
         self, conversation: _Conversation, *, model: str, max_tokens: int, temperature: float
     ) -> Reply[Message]:
+        import anthropic
+
         client = self._sdk()
         system, messages = conversation
         tool: ToolParam = {

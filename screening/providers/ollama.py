@@ -1,11 +1,13 @@
-"""Self-hosted models through Ollama's ``/api/chat`` with a JSON-schema ``format``."""
+"""Self-hosted models through Ollama's ``/api/chat`` with a JSON-schema ``format``.
+
+The SDK is imported on first use: a deployment without a host never pays its import time.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import ollama
 
 from screening.prompt import Prompt
 from screening.providers.base import (
@@ -20,10 +22,13 @@ from screening.providers.base import (
     repair_request,
 )
 
+if TYPE_CHECKING:
+    import ollama
+
 _Conversation = list[dict[str, Any]]
 
 
-class OllamaProvider(RepairingAdapter[_Conversation, ollama.ChatResponse, ollama.Client]):
+class OllamaProvider(RepairingAdapter[_Conversation, "ollama.ChatResponse", "ollama.Client"]):
     """Screens through ``ollama.Client.chat``; host from PVARA_OLLAMA_HOST or OLLAMA_HOST.
 
     Ollama reports no cache reads (``prompt_eval_count`` counts only the tokens it evaluated),
@@ -39,6 +44,8 @@ class OllamaProvider(RepairingAdapter[_Conversation, ollama.ChatResponse, ollama
         return bool(self._settings.ollama_host)
 
     def _make_client(self) -> ollama.Client:
+        import ollama
+
         # Without a timeout the ollama client waits forever.
         return ollama.Client(host=self._settings.ollama_host, timeout=self._settings.llm_timeout_s)
 
@@ -51,6 +58,8 @@ class OllamaProvider(RepairingAdapter[_Conversation, ollama.ChatResponse, ollama
     def _send(
         self, conversation: _Conversation, *, model: str, max_tokens: int, temperature: float
     ) -> Reply[ollama.ChatResponse]:
+        import ollama
+
         client = self._sdk()
         try:
             response = client.chat(

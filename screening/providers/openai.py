@@ -1,10 +1,11 @@
-"""OpenAI Chat Completions with a strict JSON-schema response format."""
+"""OpenAI Chat Completions with a strict JSON-schema response format.
+
+The SDK is imported on first use: a deployment without a key never pays its import time.
+"""
 
 from __future__ import annotations
 
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
-from openai.types.shared_params import ResponseFormatJSONSchema
+from typing import TYPE_CHECKING
 
 from screening.prompt import Prompt
 from screening.providers.base import (
@@ -20,13 +21,18 @@ from screening.providers.base import (
     repair_request,
 )
 
-_Conversation = list[ChatCompletionMessageParam]
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+    from openai.types.shared_params import ResponseFormatJSONSchema
+
+_Conversation = list["ChatCompletionMessageParam"]
 
 # Reasoning models reject any temperature but the default (400 "Unsupported value").
 _NO_TEMPERATURE_PREFIXES = ("gpt-5", "o1", "o3", "o4")
 
 
-class OpenAIProvider(RepairingAdapter[_Conversation, ChatCompletion, openai.OpenAI]):
+class OpenAIProvider(RepairingAdapter[_Conversation, "ChatCompletion", "openai.OpenAI"]):
     """Screens through ``client.chat.completions.create``; key from OPENAI_API_KEY."""
 
     provider = "openai"
@@ -38,6 +44,8 @@ class OpenAIProvider(RepairingAdapter[_Conversation, ChatCompletion, openai.Open
         return key is not None and bool(key.get_secret_value())
 
     def _make_client(self) -> openai.OpenAI:
+        import openai
+
         key = self._settings.openai_api_key
         assert key is not None
         return openai.OpenAI(
@@ -56,6 +64,8 @@ class OpenAIProvider(RepairingAdapter[_Conversation, ChatCompletion, openai.Open
     def _send(
         self, conversation: _Conversation, *, model: str, max_tokens: int, temperature: float
     ) -> Reply[ChatCompletion]:
+        import openai
+
         client = self._sdk()
         response_format: ResponseFormatJSONSchema = {
             "type": "json_schema",
