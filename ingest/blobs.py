@@ -54,6 +54,14 @@ class BlobStore(Protocol):
         """Whether a blob is stored under ``key`` (raises InvalidBlobKeyError if malformed)."""
         ...
 
+    def delete(self, key: str) -> bool:
+        """Remove the blob under ``key``; False if there was none (deleting is idempotent).
+
+        Raises:
+            InvalidBlobKeyError: the key is malformed.
+        """
+        ...
+
 
 def blob_key(data: bytes) -> str:
     """The key under which ``data`` is stored: ``sha256/ab/cd/<hex>``."""
@@ -128,6 +136,23 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         """Whether a blob is stored under ``key`` (raises InvalidBlobKeyError if malformed)."""
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> bool:
+        """Remove the blob under ``key``; False if there was none (deleting is idempotent).
+
+        Empty fan-out folders are kept: removing one could race a :meth:`put` that has just
+        created it. A symlink is removed itself, never its target.
+
+        Raises:
+            InvalidBlobKeyError: the key is malformed or escapes the store.
+        """
+        path = self._path(key)
+        try:
+            path.unlink()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return False
+        _fsync_dir(path.parent)
+        return True
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import dramatiq
+import psycopg
 from psycopg.types.json import Jsonb
 
 from core.domain import ApplicationStatus as S
 from core.logs import application_id_var
 from core.queue import PARSE, PARSE_APPLICATION, SCORE, SCORE_APPLICATION, enqueue
+from ingest.blobs import BlobNotFoundError
 from ingest.extract import ExtractionError, extract_text
 from screening.injection import find_injection
 from tasks import _applications, _resources
 from tasks.broker import broker
 
 log = logging.getLogger(__name__)
+
+ERASED_REASON = "resume_erased: the candidate's personal data was erased before parsing"
+
+# Erasure locks the row too, so once this lock is held the answer cannot change.
+_ERASED_SQL = """
+SELECT pii_erased_at IS NOT NULL AS erased FROM applications
+ WHERE id = %s AND created_at = %s
+   FOR UPDATE
+"""
 
 
 @dramatiq.actor(
@@ -30,7 +42,9 @@ log = logging.getLogger(__name__)
 def parse_application(application_id: str) -> None:
     """Extract the résumé's text. Idempotent: only an application in ``received`` is parsed.
 
-    A broken or hostile file ends as ``parse_failed`` with the reason; it is not retried.
+    A broken or hostile file ends as ``parse_failed`` with the reason; it is not retried. So
+    does an application erased before its text was saved: its file is gone, and nothing read
+    from it is written back.
     """
     token = application_id_var.set(application_id)
     try:
@@ -51,6 +65,10 @@ def _parse(application_id: str) -> None:
         return
     if app["status"] != S.RECEIVED:
         return
+    if app["pii_erased_at"] is not None:
+        with _resources.db().connection() as conn, conn.transaction():
+            _ended_as_erased(conn, app)
+        return
 
     try:
         if app["resume_blob_key"]:
@@ -58,6 +76,12 @@ def _parse(application_id: str) -> None:
         else:
             data = (app["resume_text"] or "").encode()
         extracted = extract_text(data, app["resume_media_type"] or "text/plain")
+    except BlobNotFoundError:
+        # Erased (and the file deleted) since we loaded it; otherwise a real loss: retry.
+        with _resources.db().connection() as conn, conn.transaction():
+            if _ended_as_erased(conn, app):
+                return
+        raise
     except ExtractionError as exc:
         with _resources.db().connection() as conn, conn.transaction():
             _applications.move(
@@ -73,6 +97,8 @@ def _parse(application_id: str) -> None:
     if injected:
         flags.append("possible_prompt_injection")
     with _resources.db().connection() as conn, conn.transaction():
+        if _ended_as_erased(conn, app):
+            return
         moved = _applications.move(
             conn,
             app,
@@ -84,3 +110,16 @@ def _parse(application_id: str) -> None:
         )
     if moved:
         enqueue(broker, SCORE, SCORE_APPLICATION, application_id)
+
+
+def _ended_as_erased(conn: psycopg.Connection[Any], app: dict[str, Any]) -> bool:
+    """Lock the application; if its personal data was erased, end the parse as
+    ``parse_failed`` (left in ``received``, the sweeper would resend it for ever)."""
+    row: dict[str, Any] | None = conn.execute(
+        _ERASED_SQL, (app["id"], app["created_at"])
+    ).fetchone()
+    if row is not None and not row["erased"]:
+        return False
+    _applications.move(conn, app, S.PARSE_FAILED, expect=S.RECEIVED, reason=ERASED_REASON)
+    log.info("parse: application erased, its résumé is not parsed")
+    return True

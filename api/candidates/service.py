@@ -5,10 +5,12 @@ erasure of personal data.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
 import json
+import logging
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -31,6 +33,9 @@ from core.domain import ApplicationStatus, can_transition
 from core.events import APPLICATIONS_STATUS_CHANGED
 from core.outbox import add_event_async
 from core.pii import mask_cnic
+from ingest.blobs import InvalidBlobKeyError
+
+log = logging.getLogger(__name__)
 
 ERASED = "[erased]"
 
@@ -311,12 +316,21 @@ async def withdraw(
 
 # --- erasure -------------------------------------------------------------------------------
 
+# The CTE locks the rows and keeps their résumé keys: the UPDATE blanks them, and RETURNING
+# only sees new values of the updated table.
 _ERASE_APPLICATIONS_SQL = """
-UPDATE applications
+WITH erased AS (
+    SELECT id, created_at, resume_blob_key FROM applications
+     WHERE organization_id = %(org)s AND candidate_cnic = %(cnic)s AND pii_erased_at IS NULL
+       FOR UPDATE
+)
+UPDATE applications a
    SET candidate_name = %(erased)s, candidate_email = %(erased)s, candidate_phone = NULL,
-       candidate_cnic = 'erased:' || id::text, resume_text = NULL, resume_blob_key = NULL,
-       ai_reasoning = ai_reasoning - 'evidence', pii_erased_at = now(), updated_at = now()
- WHERE organization_id = %(org)s AND candidate_cnic = %(cnic)s AND pii_erased_at IS NULL
+       candidate_cnic = 'erased:' || a.id::text, resume_text = NULL, resume_blob_key = NULL,
+       ai_reasoning = a.ai_reasoning - 'evidence', pii_erased_at = now(), updated_at = now()
+  FROM erased
+ WHERE a.id = erased.id AND a.created_at = erased.created_at
+ RETURNING erased.resume_blob_key
 """
 
 _ERASE_CANDIDATES_SQL = """
@@ -328,21 +342,55 @@ UPDATE candidates
 """
 
 
+# Across organizations: identical bytes share one blob whoever uploaded them.
+_BLOBS_IN_USE_SQL = """
+SELECT DISTINCT resume_blob_key FROM applications WHERE resume_blob_key = ANY(%s)
+"""
+
+
 async def erase_candidate(session: OrgSession, cnic: str) -> ErasureOut:
-    """Remove a candidate's personal data from applications and candidates; statuses, scores
-    and the audit trail stay (the audit row names no personal data)."""
+    """Remove a candidate's personal data from applications and candidates, then the résumé
+    files no application references any more; statuses, scores and the audit trail stay (the
+    audit row names no personal data)."""
     params = {"org": session.organization_id, "cnic": cnic, "erased": ERASED}
     async with session.tx() as conn:
-        applications = (await conn.execute(_ERASE_APPLICATIONS_SQL, params)).rowcount
+        cur = await conn.execute(_ERASE_APPLICATIONS_SQL, params)
+        erased: list[Any] = await cur.fetchall()
         cur = await conn.execute(_ERASE_CANDIDATES_SQL, params)
         candidates: list[Any] = await cur.fetchall()
-        if applications == 0 and not candidates:
+        if not erased and not candidates:
             raise ProblemError(404, "candidate_not_found", "No personal data of this candidate.")
         await session.audit(
             conn,
             "candidate.erase",
             "candidate",
             candidates[0]["id"] if candidates else None,
-            after={"applications_erased": applications, "candidates_erased": len(candidates)},
+            after={"applications_erased": len(erased), "candidates_erased": len(candidates)},
         )
-    return ErasureOut(applications_erased=applications, candidates_erased=len(candidates))
+    keys = {row["resume_blob_key"] for row in erased if row["resume_blob_key"]}
+    await delete_unreferenced_blobs(session.api, keys)
+    return ErasureOut(applications_erased=len(erased), candidates_erased=len(candidates))
+
+
+async def delete_unreferenced_blobs(api: ApiState, keys: set[str]) -> int:
+    """Delete those of ``keys`` that no application references; returns how many were deleted.
+
+    Runs after the erasure committed, so a failure cannot undo it: a file that cannot be
+    deleted is logged by key for an operator and the others are still deleted.
+    """
+    if not keys:
+        return 0
+    # Not session.tx(): row-level security would hide other organizations' references.
+    async with api.db.connection() as conn:
+        cur = await conn.execute(_BLOBS_IN_USE_SQL, (sorted(keys),))
+        rows: list[Any] = await cur.fetchall()
+    in_use = {row["resume_blob_key"] for row in rows}
+    deleted = 0
+    for key in sorted(keys - in_use):
+        try:
+            if await asyncio.to_thread(api.blobs.delete, key):
+                deleted += 1
+        except (OSError, InvalidBlobKeyError):
+            log.exception("erased résumé file not deleted", extra={"blob_key": key})
+    log.info("erased résumé files deleted", extra={"deleted": deleted, "kept": len(in_use)})
+    return deleted

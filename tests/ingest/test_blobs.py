@@ -73,6 +73,8 @@ def test_malformed_or_traversing_keys_are_refused(store: LocalBlobStore, key: st
         store.get(key)
     with pytest.raises(InvalidBlobKeyError):
         store.exists(key)
+    with pytest.raises(InvalidBlobKeyError):
+        store.delete(key)
 
 
 def test_symlink_planted_in_the_store_cannot_lead_outside(
@@ -86,6 +88,40 @@ def test_symlink_planted_in_the_store_cannot_lead_outside(
     path.symlink_to(secret)
     with pytest.raises(InvalidBlobKeyError):
         store.get(key)
+    with pytest.raises(InvalidBlobKeyError):
+        store.delete(key)
+    assert secret.read_bytes() == b"not a resume"
+
+
+def test_delete_removes_the_blob_and_only_that_blob(store: LocalBlobStore) -> None:
+    key = store.put(b"erase me", "application/pdf")
+    other = store.put(b"keep me", "application/pdf")
+    assert store.delete(key)
+    assert not store.exists(key)
+    with pytest.raises(BlobNotFoundError):
+        store.get(key)
+    assert store.get(other) == b"keep me"
+
+
+def test_delete_is_idempotent(store: LocalBlobStore) -> None:
+    key = store.put(b"once", "text/plain")
+    assert store.delete(key)
+    assert not store.delete(key)
+    assert not store.delete(blob_key(b"never stored"))
+
+
+def test_the_same_bytes_can_be_stored_again_after_a_delete(store: LocalBlobStore) -> None:
+    key = store.put(b"again", "text/plain")
+    store.delete(key)
+    assert store.put(b"again", "text/plain") == key
+    assert store.get(key) == b"again"
+
+
+def test_a_folder_in_place_of_a_blob_is_not_deleted(store: LocalBlobStore) -> None:
+    key = blob_key(b"folder")
+    (store.root / key).mkdir(parents=True)
+    assert not store.delete(key)
+    assert (store.root / key).is_dir()
 
 
 def test_bytes_changed_on_disk_are_detected(store: LocalBlobStore) -> None:
@@ -97,4 +133,6 @@ def test_bytes_changed_on_disk_are_detected(store: LocalBlobStore) -> None:
 
 def test_local_store_satisfies_the_protocol(store: LocalBlobStore) -> None:
     as_protocol: BlobStore = store
-    assert as_protocol.exists(as_protocol.put(b"x", "text/plain"))
+    key = as_protocol.put(b"x", "text/plain")
+    assert as_protocol.exists(key)
+    assert as_protocol.delete(key) and not as_protocol.exists(key)

@@ -1,0 +1,226 @@
+"""Erasure removes the candidate's résumé files too: a file whose bytes another application
+still uses stays, and a parse racing the erasure writes nothing back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from litestar.testing import TestClient
+
+from core.settings import Settings
+from ingest.blobs import LocalBlobStore
+from tests.api.hr import Org, cnic, create_org, insert_application, problem
+
+ERASURE = "/api/v1/candidates/erasure"
+
+
+@pytest.fixture
+def org(services_up: Settings, db: psycopg.Connection[Any]) -> Org:
+    return create_org(services_up, db, roles=["admin", "hr"])
+
+
+@pytest.fixture
+def store(services_up: Settings) -> LocalBlobStore:
+    """The folder the API and the workers keep résumés in."""
+    return LocalBlobStore(services_up.effective_blob_dir)
+
+
+def _resume(label: str = "") -> bytes:
+    # Unique bytes: the database outlives test runs, and equal bytes would share one blob.
+    return f"%PDF-1.7 {label} CV {uuid.uuid4()}".encode()
+
+
+def _apply_with_file(
+    db: psycopg.Connection[Any],
+    store: LocalBlobStore,
+    org: Org,
+    data: bytes,
+    *,
+    number: str | None = None,
+    media_type: str = "application/pdf",
+    status: str = "screened",
+) -> tuple[uuid.UUID, str]:
+    """An application whose résumé file is in the store, as the API and bridge leave it."""
+    key = store.put(data, media_type)
+    app_id = insert_application(db, org, candidate_cnic=number or cnic(), status=status)
+    db.execute(
+        "UPDATE applications SET resume_blob_key = %s, resume_media_type = %s WHERE id = %s",
+        (key, media_type, app_id),
+    )
+    return app_id, key
+
+
+def _erase(client: TestClient[Any], org: Org, number: str) -> dict[str, Any]:
+    response = client.post(ERASURE, headers=org.admin, json={"candidate_cnic": number})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _row(db: psycopg.Connection[Any], app_id: uuid.UUID) -> dict[str, Any]:
+    row = db.execute("SELECT * FROM applications WHERE id = %s", (app_id,)).fetchone()
+    assert row is not None
+    return row
+
+
+def test_erasure_deletes_the_candidates_resume_files(
+    client: TestClient[Any], org: Org, db: psycopg.Connection[Any], store: LocalBlobStore
+) -> None:
+    number = cnic()
+    first, first_key = _apply_with_file(db, store, org, _resume("first"), number=number)
+    second, second_key = _apply_with_file(db, store, org, _resume("second"), number=number)
+
+    assert _erase(client, org, number) == {"applications_erased": 2, "candidates_erased": 1}
+
+    assert not store.exists(first_key) and not store.exists(second_key)
+    assert _row(db, first)["resume_blob_key"] is None
+    assert _row(db, second)["resume_blob_key"] is None
+
+
+def test_a_file_with_the_same_bytes_stays_while_any_application_uses_it(
+    client: TestClient[Any],
+    org: Org,
+    db: psycopg.Connection[Any],
+    store: LocalBlobStore,
+    services_up: Settings,
+) -> None:
+    other_org = create_org(services_up, db, roles=["admin"])
+    data = _resume("shared")
+    erased_number, colleague_number, outsider_number = cnic(), cnic(), cnic()
+    _, key = _apply_with_file(db, store, org, data, number=erased_number)
+    colleague, same_key = _apply_with_file(db, store, org, data, number=colleague_number)
+    outsider, outsider_key = _apply_with_file(db, store, other_org, data, number=outsider_number)
+    assert key == same_key == outsider_key
+
+    _erase(client, org, erased_number)
+    assert store.get(key) == data
+    assert _row(db, colleague)["resume_blob_key"] == key
+
+    # The last reference in this organization goes; the other organization's keeps the file
+    # (row-level security hides that row from the erasing organization's session).
+    _erase(client, org, colleague_number)
+    assert store.get(key) == data
+    assert _row(db, outsider)["resume_blob_key"] == key
+
+    _erase(client, other_org, outsider_number)
+    assert not store.exists(key)
+
+
+def test_erasing_twice_or_with_the_file_already_gone_is_harmless(
+    client: TestClient[Any], org: Org, db: psycopg.Connection[Any], store: LocalBlobStore
+) -> None:
+    number = cnic()
+    _, key = _apply_with_file(db, store, org, _resume("twice"), number=number)
+    gone_number = cnic()
+    gone, gone_key = _apply_with_file(db, store, org, _resume("gone"), number=gone_number)
+    assert store.delete(gone_key)
+
+    _erase(client, org, number)
+    problem(
+        client.post(ERASURE, headers=org.admin, json={"candidate_cnic": number}),
+        404,
+        "candidate_not_found",
+    )
+    assert not store.exists(key)
+
+    assert _erase(client, org, gone_number) == {"applications_erased": 1, "candidates_erased": 1}
+    assert _row(db, gone)["pii_erased_at"] is not None
+
+
+# --- the parse worker and erasure ------------------------------------------------------------
+
+
+def _received_with_text_file(
+    db: psycopg.Connection[Any], store: LocalBlobStore, org: Org, number: str
+) -> tuple[uuid.UUID, str]:
+    data = f"Python and PostgreSQL engineer {uuid.uuid4()} since 2015".encode()
+    app_id, key = _apply_with_file(
+        db, store, org, data, number=number, media_type="text/plain", status="received"
+    )
+    db.execute("UPDATE applications SET resume_text = NULL WHERE id = %s", (app_id,))
+    return app_id, key
+
+
+def _assert_ended_erased(db: psycopg.Connection[Any], app_id: uuid.UUID, key: str) -> None:
+    from tasks.parse import ERASED_REASON
+
+    row = _row(db, app_id)
+    assert row["status"] == "parse_failed" and row["status_reason"] == ERASED_REASON
+    assert row["resume_text"] is None and row["resume_blob_key"] is None
+    assert key not in str(row)
+    moves = db.execute(
+        "SELECT payload->>'to' AS to FROM event_outbox WHERE payload->>'application_id' = %s"
+        " AND topic = 'applications.status_changed' ORDER BY id",
+        (str(app_id),),
+    ).fetchall()
+    assert [m["to"] for m in moves] == ["parse_failed"]
+
+
+def test_a_parse_queued_before_the_erasure_ends_without_a_file(
+    client: TestClient[Any], org: Org, db: psycopg.Connection[Any], store: LocalBlobStore
+) -> None:
+    from tasks.parse import parse_application
+
+    number = cnic()
+    app_id, key = _received_with_text_file(db, store, org, number)
+    _erase(client, org, number)
+
+    parse_application(str(app_id))
+    parse_application(str(app_id))  # a redelivery (or the sweeper) changes nothing
+
+    _assert_ended_erased(db, app_id, key)
+
+
+def test_a_parse_that_read_the_file_before_the_erasure_writes_nothing_back(
+    client: TestClient[Any],
+    org: Org,
+    db: psycopg.Connection[Any],
+    store: LocalBlobStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tasks.parse
+    from tasks.parse import parse_application
+
+    number = cnic()
+    app_id, key = _received_with_text_file(db, store, org, number)
+    extract = tasks.parse.extract_text
+
+    def extract_then_erase(*args: Any, **kwargs: Any) -> Any:
+        extracted = extract(*args, **kwargs)
+        _erase(client, org, number)  # lands between reading the file and saving its text
+        return extracted
+
+    monkeypatch.setattr(tasks.parse, "extract_text", extract_then_erase)
+    parse_application(str(app_id))
+
+    assert not store.exists(key)
+    _assert_ended_erased(db, app_id, key)
+
+
+def test_a_parse_whose_file_the_erasure_deleted_finishes_without_retrying(
+    client: TestClient[Any],
+    org: Org,
+    db: psycopg.Connection[Any],
+    store: LocalBlobStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tasks import _resources
+    from tasks.parse import parse_application
+
+    number = cnic()
+    app_id, key = _received_with_text_file(db, store, org, number)
+
+    class ErasedWhileReading(LocalBlobStore):
+        def get(self, key: str) -> bytes:
+            _erase(client, org, number)  # the worker loaded the row before the erasure
+            return super().get(key)
+
+    erasing: Callable[[], LocalBlobStore] = lambda: ErasedWhileReading(store.root)  # noqa: E731
+    monkeypatch.setattr(_resources, "blobs", erasing)
+    parse_application(str(app_id))  # returns: no BlobNotFoundError, so no retry
+
+    _assert_ended_erased(db, app_id, key)
