@@ -40,6 +40,9 @@ PIPELINE_DONE = frozenset(
 #: The status reported for an application accepted into Kafka but not yet in the database.
 SUBMITTED = "submitted"
 
+#: What erased personal data (and résumé-derived text) is replaced with.
+ERASED = "[erased]"
+
 
 class JobTier(StrEnum):
     BASIC = "basic"

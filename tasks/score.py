@@ -9,6 +9,7 @@ from typing import Any
 import dramatiq
 from psycopg.types.json import Jsonb
 
+from core.domain import ERASED
 from core.domain import ApplicationStatus as S
 from core.events import APPLICATIONS_SCREENED
 from core.logs import application_id_var
@@ -25,6 +26,12 @@ log = logging.getLogger(__name__)
 _CRITERIA_SQL = """
 SELECT version, criteria FROM screening_criteria
  WHERE job_id = %s ORDER BY version DESC LIMIT 1
+"""
+
+_ERASED_SQL = """
+SELECT pii_erased_at IS NOT NULL AS erased FROM applications
+ WHERE id = %s AND created_at = %s
+   FOR UPDATE
 """
 
 _LOG_SQL = """
@@ -86,20 +93,25 @@ def _score(application_id: str) -> None:
     result = outcome.result
     flags = list(dict.fromkeys([*app["resume_flags"], *result.flags]))
     with _resources.db().connection() as conn, conn.transaction():
+        # Erasure takes the same row lock: checked under it, the answer cannot go stale.
+        erased = conn.execute(_ERASED_SQL, (app["id"], app["created_at"])).fetchone()
+        details: dict[str, Any] = {
+            "reasoning": result.reasoning,
+            "evidence": [e.model_dump() for e in result.evidence],
+            "routing_reason": outcome.routing_reason,
+            "provider": outcome.provider,
+        }
+        if erased is not None and erased["erased"]:
+            # The score stays, as erasure keeps scores; the résumé's quotes do not.
+            del details["evidence"]
+            details["reasoning"] = ERASED
         moved = _applications.move(
             conn,
             app,
             S.SCREENED,
             expect=S.SCREENING,
             ai_score=round(result.score, 2),
-            ai_reasoning=Jsonb(
-                {
-                    "reasoning": result.reasoning,
-                    "evidence": [e.model_dump() for e in result.evidence],
-                    "routing_reason": outcome.routing_reason,
-                    "provider": outcome.provider,
-                }
-            ),
+            ai_reasoning=Jsonb(details),
             ai_recommendation=result.recommendation,
             ai_confidence=round(result.confidence, 3),
             ai_screened_at=datetime.now(UTC),

@@ -29,7 +29,7 @@ from api.candidates.schemas import (
 from api.errors import ProblemError
 from api.security import OrgSession
 from api.state import ApiState
-from core.domain import ApplicationStatus, can_transition
+from core.domain import ERASED, ApplicationStatus, can_transition
 from core.events import APPLICATIONS_STATUS_CHANGED
 from core.outbox import add_event_async
 from core.pii import mask_cnic
@@ -37,7 +37,6 @@ from ingest.blobs import InvalidBlobKeyError
 
 log = logging.getLogger(__name__)
 
-ERASED = "[erased]"
 
 _SUMMARY_COLUMNS = """
 a.id, a.job_id, a.status, a.ai_score, a.ai_recommendation, a.is_in_shortlist, a.shortlist_rank,
@@ -327,7 +326,9 @@ WITH erased AS (
 UPDATE applications a
    SET candidate_name = %(erased)s, candidate_email = %(erased)s, candidate_phone = NULL,
        candidate_cnic = 'erased:' || a.id::text, resume_text = NULL, resume_blob_key = NULL,
-       ai_reasoning = a.ai_reasoning - 'evidence', pii_erased_at = now(), updated_at = now()
+       ai_reasoning = (a.ai_reasoning - 'evidence')
+           || jsonb_build_object('reasoning', %(erased)s::text),
+       pii_erased_at = now(), updated_at = now()
   FROM erased
  WHERE a.id = erased.id AND a.created_at = erased.created_at
  RETURNING erased.resume_blob_key

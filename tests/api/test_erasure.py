@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 from litestar.testing import TestClient
+from psycopg.types.json import Jsonb
 
 from core.settings import Settings
 from ingest.blobs import LocalBlobStore
@@ -224,3 +225,55 @@ def test_a_parse_whose_file_the_erasure_deleted_finishes_without_retrying(
     parse_application(str(app_id))  # returns: no BlobNotFoundError, so no retry
 
     _assert_ended_erased(db, app_id, key)
+
+
+def test_erasure_removes_the_reasoning_that_quotes_the_resume(
+    client: TestClient[Any], org: Org, db: psycopg.Connection[Any]
+) -> None:
+    number = cnic()
+    app_id = insert_application(db, org, candidate_cnic=number)
+    quoted = {
+        "reasoning": "Must-have: Python — “2015 - now: Acme, Karachi, ayesha@example.com”.",
+        "evidence": [{"quote": "2015 - now: Acme, Karachi", "supports": "Python"}],
+        "routing_reason": "tier basic: local only",
+        "provider": "local",
+    }
+    db.execute("UPDATE applications SET ai_reasoning = %s WHERE id = %s", (Jsonb(quoted), app_id))
+
+    _erase(client, org, number)
+
+    row = _row(db, app_id)
+    assert row["ai_reasoning"] == {
+        "reasoning": "[erased]",
+        "routing_reason": "tier basic: local only",
+        "provider": "local",
+    }
+    assert row["ai_score"] is not None  # the score stays
+
+
+def test_a_score_overlapping_the_erasure_keeps_the_score_but_writes_no_quotes(
+    client: TestClient[Any],
+    org: Org,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tasks.score
+    from tasks.score import score_application
+
+    number = cnic()
+    app_id = insert_application(db, org, candidate_cnic=number, status="screening", score=None)
+    screen = tasks.score.screen
+
+    def screen_then_erase(*args: Any, **kwargs: Any) -> Any:
+        outcome = screen(*args, **kwargs)
+        _erase(client, org, number)  # lands between screening and saving the result
+        return outcome
+
+    monkeypatch.setattr(tasks.score, "screen", screen_then_erase)
+    score_application(str(app_id))
+
+    row = _row(db, app_id)
+    assert row["status"] == "screened" and row["ai_score"] is not None
+    assert row["ai_reasoning"]["reasoning"] == "[erased]"
+    assert "evidence" not in row["ai_reasoning"]
+    assert "Python" not in str(row["ai_reasoning"])  # nothing read from the résumé text
