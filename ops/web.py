@@ -18,6 +18,7 @@ from litestar import Litestar, Request, Response, Router, delete, get, post, put
 from litestar.config.app import AppConfig
 from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
+from litestar.params import FromPath, JSONBody
 from litestar.plugins import InitPluginProtocol
 from litestar.static_files import create_static_files_router
 from litestar.types import Guard
@@ -98,7 +99,7 @@ def list_pools(ops: NamedDependency[OpsSources]) -> list[dict[str, Any]]:
 
 
 @put("/pools", sync_to_thread=True, summary="Set desired processes per pool")
-def scale_pools(ops: NamedDependency[OpsSources], data: ScaleRequest) -> dict[str, Any]:
+def scale_pools(ops: NamedDependency[OpsSources], data: JSONBody[ScaleRequest]) -> dict[str, Any]:
     try:
         desired = pool_state.scale(ops.redis, ops.settings, data.desired, data.group)
     except pool_state.ScaleError as exc:
@@ -116,7 +117,9 @@ def _check_queue(queue: str) -> None:
     sync_to_thread=True,
     summary="One dead message, whole",
 )
-def inspect_dead(ops: NamedDependency[OpsSources], queue: str, message_id: str) -> dict[str, Any]:
+def inspect_dead(
+    ops: NamedDependency[OpsSources], queue: FromPath[str], message_id: FromPath[str]
+) -> dict[str, Any]:
     _check_queue(queue)
     raw = ops.redis.hget(f"dramatiq:{queue}.XQ.msgs", message_id)
     if raw is None:
@@ -131,7 +134,9 @@ def inspect_dead(ops: NamedDependency[OpsSources], queue: str, message_id: str) 
     status_code=200,
     summary="Enqueue a dead message again with fresh retries",
 )
-def replay_dead(ops: NamedDependency[OpsSources], queue: str, message_id: str) -> dict[str, Any]:
+def replay_dead(
+    ops: NamedDependency[OpsSources], queue: FromPath[str], message_id: FromPath[str]
+) -> dict[str, Any]:
     _check_queue(queue)
     if not deadletters.replay(ops.redis, create_broker(ops.settings), queue, message_id):
         raise ProblemError(404, "not_found", "No such dead message.")
@@ -144,7 +149,9 @@ def replay_dead(ops: NamedDependency[OpsSources], queue: str, message_id: str) -
     status_code=200,
     summary="Drop a dead message for good",
 )
-def delete_dead(ops: NamedDependency[OpsSources], queue: str, message_id: str) -> dict[str, Any]:
+def delete_dead(
+    ops: NamedDependency[OpsSources], queue: FromPath[str], message_id: FromPath[str]
+) -> dict[str, Any]:
     _check_queue(queue)
     if not deadletters.delete(ops.redis, queue, message_id):
         raise ProblemError(404, "not_found", "No such dead message.")

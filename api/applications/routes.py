@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import Parameter
+from litestar.params import FromPath, PathParameter
 
 from api.applications import service
 from api.applications.schemas import ApplicationStatusOut, SubmissionAccepted
@@ -37,7 +37,10 @@ class ApplicationsController(Controller):
         responses={},
     )
     async def submit(
-        self, request: Request[Any, Any, Any], state_: NamedDependency[ApiState], job_id: uuid.UUID
+        self,
+        request: Request[Any, Any, Any],
+        state_: NamedDependency[ApiState],
+        job_id: FromPath[uuid.UUID],
     ) -> Response[SubmissionAccepted]:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         resume: service.ResumeFile | None = None
@@ -80,10 +83,13 @@ class ApplicationsController(Controller):
     async def status(
         self,
         state_: NamedDependency[ApiState],
-        application_id: uuid.UUID = Parameter(
-            description="The id returned at submission",
-            examples=[Example(value="0b8f5a2e-3c1d-5e6f-8a9b-0c1d2e3f4a5b")],
-        ),
+        application_id: Annotated[
+            uuid.UUID,
+            PathParameter(
+                description="The id returned at submission",
+                examples=[Example(value="0b8f5a2e-3c1d-5e6f-8a9b-0c1d2e3f4a5b")],
+            ),
+        ],
     ) -> ApplicationStatusOut:
         found = await service.read_status(state_, application_id)
         if found is None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 from pydantic import BaseModel
 
 from api.errors import ProblemError
@@ -46,14 +46,14 @@ class AuditController(Controller):
     async def list_entries(
         self,
         session: NamedDependency[OrgSession],
-        user_id: uuid.UUID | None = None,
-        action: Annotated[str | None, Parameter(max_length=100)] = None,
-        resource_type: Annotated[str | None, Parameter(max_length=50)] = None,
-        resource_id: Annotated[str | None, Parameter(max_length=100)] = None,
-        occurred_from: datetime | None = None,
-        occurred_to: datetime | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        user_id: FromQuery[uuid.UUID | None] = None,
+        action: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        resource_type: Annotated[str | None, QueryParameter(max_length=50)] = None,
+        resource_id: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        occurred_from: FromQuery[datetime | None] = None,
+        occurred_to: FromQuery[datetime | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> AuditPage:
         params: dict[str, Any] = {
             "org": session.organization_id,

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from api import ratelimit
@@ -41,7 +42,7 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         state_: NamedDependency[ApiState],
         security: NamedDependency[SecurityState],
-        data: LoginIn,
+        data: JSONBody[LoginIn],
     ) -> TokenPair:
         await ratelimit.hit(
             state_.redis,
@@ -62,7 +63,7 @@ class AuthController(Controller):
         self,
         state_: NamedDependency[ApiState],
         security: NamedDependency[SecurityState],
-        data: RefreshIn,
+        data: JSONBody[RefreshIn],
     ) -> TokenPair:
         return await service.refresh(state_, security, data.refresh_token)
 
@@ -77,7 +78,7 @@ class AuthController(Controller):
         self,
         session: NamedDependency[OrgSession],
         security: NamedDependency[SecurityState],
-        data: LogoutIn | None = None,
+        data: JSONBody[LogoutIn | None] = None,
     ) -> None:
         await service.logout(session, security)
 
@@ -98,7 +99,7 @@ class UsersController(Controller):
     security = SECURITY
 
     @post("", summary="Create a user in the caller's organization (admin)")
-    async def create(self, session: NamedDependency[OrgSession], data: UserIn) -> UserOut:
+    async def create(self, session: NamedDependency[OrgSession], data: JSONBody[UserIn]) -> UserOut:
         return await service.create_user(session, data)
 
     @get("", summary="Users of the caller's organization (admin)")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from api import ratelimit
@@ -53,26 +53,26 @@ class HrApplicationsController(Controller):
     async def list_applications(
         self,
         session: NamedDependency[OrgSession],
-        job_id: uuid.UUID | None = None,
+        job_id: FromQuery[uuid.UUID | None] = None,
         status: Annotated[
-            list[ApplicationStatus] | None, Parameter(description="One or more statuses")
+            list[ApplicationStatus] | None, QueryParameter(description="One or more statuses")
         ] = None,
-        min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
-        max_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
-        submitted_from: datetime | None = None,
-        submitted_to: datetime | None = None,
-        shortlisted: bool | None = None,
+        min_score: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
+        max_score: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
+        submitted_from: FromQuery[datetime | None] = None,
+        submitted_to: FromQuery[datetime | None] = None,
+        shortlisted: FromQuery[bool | None] = None,
         q: Annotated[
             str | None,
-            Parameter(
+            QueryParameter(
                 min_length=1,
                 max_length=200,
                 description="Words in the candidate's name or résumé (PostgreSQL text search)",
             ),
         ] = None,
-        sort: Sort = "-created_at",
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-        cursor: Annotated[str | None, Parameter(max_length=300)] = None,
+        sort: FromQuery[Sort] = "-created_at",
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=300)] = None,
     ) -> ApplicationPage:
         filters = {
             "job_id": job_id,
@@ -95,7 +95,7 @@ class HrApplicationsController(Controller):
         summary="Everything about one application (personal data included)",
     )
     async def details(
-        self, session: NamedDependency[OrgSession], application_id: uuid.UUID
+        self, session: NamedDependency[OrgSession], application_id: FromPath[uuid.UUID]
     ) -> ApplicationDetail:
         return await service.read_application(session, application_id)
 
@@ -106,7 +106,10 @@ class HrApplicationsController(Controller):
         summary="Change the status through the state machine (409 when illegal)",
     )
     async def set_status(
-        self, session: NamedDependency[OrgSession], application_id: uuid.UUID, data: StatusChangeIn
+        self,
+        session: NamedDependency[OrgSession],
+        application_id: FromPath[uuid.UUID],
+        data: JSONBody[StatusChangeIn],
     ) -> StatusChangeOut:
         return await service.set_status(session, application_id, data.status, data.reason)
 
@@ -123,8 +126,8 @@ class HrApplicationsController(Controller):
         request: Request[Any, Any, Any],
         state_: NamedDependency[ApiState],
         security: NamedDependency[SecurityState],
-        application_id: uuid.UUID,
-        data: WithdrawIn,
+        application_id: FromPath[uuid.UUID],
+        data: JSONBody[WithdrawIn],
     ) -> StatusChangeOut:
         ip = request_ip(request)
         limit = security.settings.rate_limit_sensitive_per_min
@@ -158,5 +161,7 @@ class CandidatesController(Controller):
         status_code=HTTP_200_OK,
         summary="Erase a candidate's personal data on request (admin)",
     )
-    async def erase(self, session: NamedDependency[OrgSession], data: ErasureIn) -> ErasureOut:
+    async def erase(
+        self, session: NamedDependency[OrgSession], data: JSONBody[ErasureIn]
+    ) -> ErasureOut:
         return await service.erase_candidate(session, data.candidate_cnic)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from api.interviews import service
@@ -25,7 +26,7 @@ class InterviewsController(Controller):
 
     @post("", guards=[HR], summary="Schedule (409 naming the conflicting interview)")
     async def schedule(
-        self, session: NamedDependency[OrgSession], data: InterviewIn
+        self, session: NamedDependency[OrgSession], data: JSONBody[InterviewIn]
     ) -> InterviewOut:
         return await service.schedule(session, data)
 
@@ -33,10 +34,10 @@ class InterviewsController(Controller):
     async def list_interviews(
         self,
         session: NamedDependency[OrgSession],
-        application_id: uuid.UUID | None = None,
-        interviewer_id: uuid.UUID | None = None,
-        starts_from: datetime | None = None,
-        starts_to: datetime | None = None,
+        application_id: FromQuery[uuid.UUID | None] = None,
+        interviewer_id: FromQuery[uuid.UUID | None] = None,
+        starts_from: FromQuery[datetime | None] = None,
+        starts_to: FromQuery[datetime | None] = None,
     ) -> list[InterviewOut]:
         return await service.list_interviews(
             session,
@@ -50,13 +51,16 @@ class InterviewsController(Controller):
 
     @get("/{interview_id:uuid}", guards=[_INTERVIEWERS], summary="One interview")
     async def read(
-        self, session: NamedDependency[OrgSession], interview_id: uuid.UUID
+        self, session: NamedDependency[OrgSession], interview_id: FromPath[uuid.UUID]
     ) -> InterviewOut:
         return await service.read(session, interview_id)
 
     @patch("/{interview_id:uuid}", guards=[HR], summary="Reschedule (same conflict rules)")
     async def reschedule(
-        self, session: NamedDependency[OrgSession], interview_id: uuid.UUID, data: RescheduleIn
+        self,
+        session: NamedDependency[OrgSession],
+        interview_id: FromPath[uuid.UUID],
+        data: JSONBody[RescheduleIn],
     ) -> InterviewOut:
         return await service.reschedule(session, interview_id, data)
 
@@ -67,7 +71,7 @@ class InterviewsController(Controller):
         summary="Cancel a scheduled interview",
     )
     async def cancel(
-        self, session: NamedDependency[OrgSession], interview_id: uuid.UUID
+        self, session: NamedDependency[OrgSession], interview_id: FromPath[uuid.UUID]
     ) -> InterviewOut:
         return await service.cancel(session, interview_id)
 
@@ -78,6 +82,9 @@ class InterviewsController(Controller):
         summary="The interviewer's notes and score (completes the interview)",
     )
     async def feedback(
-        self, session: NamedDependency[OrgSession], interview_id: uuid.UUID, data: FeedbackIn
+        self,
+        session: NamedDependency[OrgSession],
+        interview_id: FromPath[uuid.UUID],
+        data: JSONBody[FeedbackIn],
     ) -> InterviewOut:
         return await service.feedback(session, interview_id, data)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, cast
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_304_NOT_MODIFIED
 
 from api.jobs import service
@@ -45,16 +45,16 @@ class JobsController(Controller):
         request: Request[Any, Any, Any],
         state_: NamedDependency[ApiState],
         organization: Annotated[
-            str | None, Parameter(max_length=63, description="Organization slug")
+            str | None, QueryParameter(max_length=63, description="Organization slug")
         ] = None,
-        department: Annotated[str | None, Parameter(max_length=100)] = None,
-        location: Annotated[str | None, Parameter(max_length=100)] = None,
-        tier: JobTier | None = None,
+        department: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        location: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        tier: FromQuery[JobTier | None] = None,
         q: Annotated[
-            str | None, Parameter(max_length=100, description="Words in title or description")
+            str | None, QueryParameter(max_length=100, description="Words in title or description")
         ] = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, Parameter(ge=0, le=10_000)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0, le=10_000)] = 0,
     ) -> Response[PublicJobPage]:
         filters = {
             "organization": organization,
@@ -75,7 +75,7 @@ class JobsController(Controller):
         return Response(PublicJobPage.model_validate_json(body), headers=headers)
 
     @post("", security=SECURITY, guards=[HR], summary="Create a job (admin, hr)")
-    async def create(self, session: NamedDependency[OrgSession], data: JobIn) -> JobOut:
+    async def create(self, session: NamedDependency[OrgSession], data: JSONBody[JobIn]) -> JobOut:
         return await service.create_job(session, data)
 
     @get(
@@ -84,12 +84,17 @@ class JobsController(Controller):
         guards=[HR_OR_OPS],
         summary="A job of the caller's organization",
     )
-    async def read(self, session: NamedDependency[OrgSession], job_id: uuid.UUID) -> JobOut:
+    async def read(
+        self, session: NamedDependency[OrgSession], job_id: FromPath[uuid.UUID]
+    ) -> JobOut:
         return await service.read_job(session, job_id)
 
     @patch("/{job_id:uuid}", security=SECURITY, guards=[HR], summary="Change a job (admin, hr)")
     async def update(
-        self, session: NamedDependency[OrgSession], job_id: uuid.UUID, data: JobPatch
+        self,
+        session: NamedDependency[OrgSession],
+        job_id: FromPath[uuid.UUID],
+        data: JSONBody[JobPatch],
     ) -> JobOut:
         return await service.update_job(session, job_id, data)
 
@@ -100,7 +105,9 @@ class JobsController(Controller):
         status_code=HTTP_200_OK,
         summary="Close a job: no more applications (admin, hr)",
     )
-    async def close(self, session: NamedDependency[OrgSession], job_id: uuid.UUID) -> JobOut:
+    async def close(
+        self, session: NamedDependency[OrgSession], job_id: FromPath[uuid.UUID]
+    ) -> JobOut:
         return await service.close_job(session, job_id)
 
     @put(
@@ -111,7 +118,10 @@ class JobsController(Controller):
         description="`criteria` follows the published schema of screening.criteria.Criteria.",
     )
     async def put_criteria(
-        self, session: NamedDependency[OrgSession], job_id: uuid.UUID, data: CriteriaIn
+        self,
+        session: NamedDependency[OrgSession],
+        job_id: FromPath[uuid.UUID],
+        data: JSONBody[CriteriaIn],
     ) -> CriteriaOut:
         return await service.put_criteria(session, job_id, data)
 
@@ -122,7 +132,7 @@ class JobsController(Controller):
         summary="Current criteria version",
     )
     async def get_criteria(
-        self, session: NamedDependency[OrgSession], job_id: uuid.UUID
+        self, session: NamedDependency[OrgSession], job_id: FromPath[uuid.UUID]
     ) -> CriteriaOut:
         return await service.read_criteria(session, job_id)
 
@@ -133,7 +143,7 @@ class JobsController(Controller):
         summary="Current shortlist: rank, score, reasoning, skills, contact",
     )
     async def shortlist(
-        self, session: NamedDependency[OrgSession], job_id: uuid.UUID
+        self, session: NamedDependency[OrgSession], job_id: FromPath[uuid.UUID]
     ) -> ShortlistOut:
         return await service.read_shortlist(session, job_id)
 
@@ -148,7 +158,7 @@ class JobsController(Controller):
         self,
         session: NamedDependency[OrgSession],
         security: NamedDependency[SecurityState],
-        job_id: uuid.UUID,
+        job_id: FromPath[uuid.UUID],
     ) -> TaskAccepted:
         return await service.request_rebuild(session, security, job_id)
 
@@ -164,7 +174,7 @@ class TasksController(Controller):
     async def read(
         self,
         session: NamedDependency[OrgSession],
-        task_id: Annotated[str, Parameter(max_length=64, pattern=r"^[0-9a-f]{32}$")],
+        task_id: Annotated[str, PathParameter(max_length=64, pattern=r"^[0-9a-f]{32}$")],
     ) -> TaskOut:
         return await service.read_task(session, task_id)
 

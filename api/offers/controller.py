@@ -6,6 +6,7 @@ import uuid
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from api.offers import service
@@ -27,22 +28,26 @@ class OffersController(Controller):
         guards=[HR],
         summary="Offer for an application in interview/offer (emits offers.created)",
     )
-    async def create(self, session: NamedDependency[OrgSession], data: OfferIn) -> OfferOut:
+    async def create(
+        self, session: NamedDependency[OrgSession], data: JSONBody[OfferIn]
+    ) -> OfferOut:
         return await service.create(session, data)
 
     @get("", guards=[_READERS], summary="Offers (overdue ones are expired on read)")
     async def list_offers(
         self,
         session: NamedDependency[OrgSession],
-        status: OfferStatus | None = None,
-        application_id: uuid.UUID | None = None,
+        status: FromQuery[OfferStatus | None] = None,
+        application_id: FromQuery[uuid.UUID | None] = None,
     ) -> list[OfferOut]:
         return await service.list_offers(
             session, {"status": status, "application_id": application_id}
         )
 
     @get("/{offer_id:uuid}", guards=[_READERS], summary="One offer")
-    async def read(self, session: NamedDependency[OrgSession], offer_id: uuid.UUID) -> OfferOut:
+    async def read(
+        self, session: NamedDependency[OrgSession], offer_id: FromPath[uuid.UUID]
+    ) -> OfferOut:
         return await service.read(session, offer_id)
 
     @post(
@@ -51,7 +56,9 @@ class OffersController(Controller):
         status_code=HTTP_200_OK,
         summary="Record acceptance (the application becomes hired)",
     )
-    async def accept(self, session: NamedDependency[OrgSession], offer_id: uuid.UUID) -> OfferOut:
+    async def accept(
+        self, session: NamedDependency[OrgSession], offer_id: FromPath[uuid.UUID]
+    ) -> OfferOut:
         return await service.decide(session, offer_id, "accepted")
 
     @post(
@@ -60,7 +67,9 @@ class OffersController(Controller):
         status_code=HTTP_200_OK,
         summary="Record that the candidate declined",
     )
-    async def decline(self, session: NamedDependency[OrgSession], offer_id: uuid.UUID) -> OfferOut:
+    async def decline(
+        self, session: NamedDependency[OrgSession], offer_id: FromPath[uuid.UUID]
+    ) -> OfferOut:
         return await service.decide(session, offer_id, "declined")
 
     @post(
@@ -69,5 +78,7 @@ class OffersController(Controller):
         status_code=HTTP_200_OK,
         summary="Expire a pending offer now",
     )
-    async def expire(self, session: NamedDependency[OrgSession], offer_id: uuid.UUID) -> OfferOut:
+    async def expire(
+        self, session: NamedDependency[OrgSession], offer_id: FromPath[uuid.UUID]
+    ) -> OfferOut:
         return await service.decide(session, offer_id, "expired")

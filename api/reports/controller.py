@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from api.security import DEPENDENCIES, SECURITY, OrgSession, allow
 from core.domain import Role
@@ -35,15 +35,16 @@ class ReportsController(Controller):
         session: NamedDependency[OrgSession],
         start: Annotated[
             date | None,
-            Parameter(query="from", description="First day (UTC); default 30 days ago"),
+            QueryParameter(name="from", description="First day (UTC); default 30 days ago"),
         ] = None,
         end: Annotated[
             date | None,
-            Parameter(query="to", description="Last day (UTC), included; default today"),
+            QueryParameter(name="to", description="Last day (UTC), included; default today"),
         ] = None,
-        group_by: GroupBy = "provider",
+        group_by: FromQuery[GroupBy] = "provider",
         per_day: Annotated[
-            int, Parameter(ge=1, le=100_000_000, description="Applications/day for the projection")
+            int,
+            QueryParameter(ge=1, le=100_000_000, description="Applications/day for the projection"),
         ] = 1_000_000,
     ) -> Response[Any]:
         start_at, end_at = period(start, end)
