@@ -74,8 +74,11 @@ class Browser:
         )
         self._ids = 0
         self._ws: ClientConnection | None = None
+        self._ws_exit = contextlib.ExitStack()
         try:
-            self._ws = connect(self._page_ws_url(), max_size=None, open_timeout=10)
+            self._ws = self._ws_exit.enter_context(
+                connect(self._page_ws_url(), max_size=None, open_timeout=10)
+            )
             self.send("Page.enable")
             self.send("Runtime.enable")
             self.send(
@@ -176,9 +179,8 @@ class Browser:
         return path
 
     def close(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
-            self._ws = None
+        self._ws_exit.close()
+        self._ws = None
         if self._proc.poll() is None:
             self._signal_group(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
