@@ -343,20 +343,27 @@ UPDATE candidates
 """
 
 
-# Across organizations: identical bytes share one blob whoever uploaded them.
+# Partitions past retention live in the archive schema, which only this function reaches.
+_ERASE_ARCHIVED_SQL = """
+SELECT resume_blob_key FROM pvara_erase_archived_applications(%(cnic)s, %(erased)s)
+"""
+
+# Across organizations (identical bytes share one blob whoever uploaded them), archive included.
 _BLOBS_IN_USE_SQL = """
-SELECT DISTINCT resume_blob_key FROM applications WHERE resume_blob_key = ANY(%s)
+SELECT key AS resume_blob_key FROM pvara_resume_blobs_in_use(%s) AS key
 """
 
 
 async def erase_candidate(session: OrgSession, cnic: str) -> ErasureOut:
-    """Remove a candidate's personal data from applications and candidates, then the résumé
-    files no application references any more; statuses, scores and the audit trail stay (the
-    audit row names no personal data)."""
+    """Remove a candidate's personal data from applications (archived ones included) and
+    candidates, then the résumé files no application references any more; statuses, scores and
+    the audit trail stay (the audit row names no personal data)."""
     params = {"org": session.organization_id, "cnic": cnic, "erased": ERASED}
     async with session.tx() as conn:
         cur = await conn.execute(_ERASE_APPLICATIONS_SQL, params)
         erased: list[Any] = await cur.fetchall()
+        cur = await conn.execute(_ERASE_ARCHIVED_SQL, params)
+        erased += await cur.fetchall()
         cur = await conn.execute(_ERASE_CANDIDATES_SQL, params)
         candidates: list[Any] = await cur.fetchall()
         if not erased and not candidates:

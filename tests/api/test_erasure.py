@@ -3,8 +3,10 @@ still uses stays, and a parse racing the erasure writes nothing back."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
@@ -277,3 +279,40 @@ def test_a_score_overlapping_the_erasure_keeps_the_score_but_writes_no_quotes(
     assert row["ai_reasoning"]["reasoning"] == "[erased]"
     assert "evidence" not in row["ai_reasoning"]
     assert "Python" not in str(row["ai_reasoning"])  # nothing read from the résumé text
+
+
+def test_erasure_reaches_applications_archived_by_retention(
+    client: TestClient[Any], org: Org, db: psycopg.Connection[Any], store: LocalBlobStore
+) -> None:
+    from scheduler.jobs import archive_partitions
+
+    month = date(random.randint(1901, 1990), random.randint(1, 12), 1)
+    name = f"applications_y{month:%Y}m{month:%m}"
+    db.execute("SELECT pvara_create_month_partition('applications'::regclass, %s)", (month,))
+    data = _resume("shared by a live and an archived application")
+    live_number, archived_number = cnic(), cnic()
+    _apply_with_file(db, store, org, data, number=live_number)
+    archived_id = insert_application(
+        db,
+        org,
+        candidate_cnic=archived_number,
+        created_at=datetime(month.year, month.month, 2, tzinfo=UTC),
+    )
+    key = store.put(data, "application/pdf")
+    db.execute("UPDATE applications SET resume_blob_key = %s WHERE id = %s", (key, archived_id))
+    try:
+        with db.transaction():
+            assert f"archive.{name}" in archive_partitions(db, retention_months=24)
+
+        _erase(client, org, live_number)
+        assert store.exists(key)  # the archived application still references the file
+
+        assert _erase(client, org, archived_number)["applications_erased"] == 1
+        row = db.execute(f'SELECT * FROM archive."{name}" WHERE id = %s', (archived_id,)).fetchone()
+        assert row is not None and row["pii_erased_at"] is not None
+        assert (row["candidate_name"], row["candidate_email"]) == ("[erased]", "[erased]")
+        assert row["resume_text"] is None and row["resume_blob_key"] is None
+        assert not store.exists(key)
+    finally:
+        db.execute(f'DROP TABLE IF EXISTS archive."{name}"')  # this test's own partition
+        db.execute(f'DROP TABLE IF EXISTS public."{name}"')
