@@ -7,6 +7,7 @@ configured). :func:`use_router` swaps it (tests, the demo).
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import redis
@@ -51,16 +52,21 @@ def build_router(
 ) -> Router:
     """A router wired to the settings' providers, prices, Redis budgets and circuits."""
     client = client or redis.Redis.from_url(settings.effective_redis_url)
-    limits = BudgetLimits(
-        default_limits(settings.llm_budgets),
-        pool or (lambda: create_pool(settings, name="screening", min_size=0, max_size=2)),
+    # Limit overrides and ledger seeding share one small pool, made on first use.
+    database = pool or functools.cache(
+        lambda: create_pool(settings, name="screening", min_size=0, max_size=2)
     )
+    limits = BudgetLimits(default_limits(settings.llm_budgets), database)
     return Router(
         settings,
         providers=all_providers(settings),
         prices=load_prices(settings),
         budget=Budget(
-            client, limits, reservation_ttl_s=settings.llm_reservation_ttl_s, namespace=namespace
+            client,
+            limits,
+            reservation_ttl_s=settings.llm_reservation_ttl_s,
+            namespace=namespace,
+            pool=database,
         ),
         breaker=CircuitBreaker(
             client,

@@ -1,12 +1,22 @@
-"""A job's routing mix and cost from the ledger, as printable text (``pvara demo``)."""
+"""The cost ledger (``ai_screening_log``): what an organization spent in a period (to seed
+budgets), and a job's routing mix and cost as printable text (``pvara demo``)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
-from core.db import connect
+from core.db import DictConnection, connect
 from core.settings import Settings
+
+_SPENT_SQL = """
+SELECT coalesce(sum(cost_usd), 0) AS spent
+  FROM ai_screening_log
+ WHERE organization_id = %(organization_id)s
+   AND (%(provider)s::text IS NULL OR provider = %(provider)s)
+   AND created_at >= %(since)s AND created_at < %(until)s
+"""
 
 _MIX_SQL = """
 SELECT coalesce(ai_model_version, 'unscored') AS model,
@@ -33,6 +43,24 @@ SELECT count(DISTINCT application_id) AS applications, coalesce(sum(cost_usd), 0
  WHERE job_id = %s
 """
 _REASONS_SHOWN = 3
+
+
+def spent_usd(
+    conn: DictConnection,
+    organization_id: uuid.UUID,
+    provider: str | None,
+    since: datetime,
+    until: datetime,
+) -> Decimal:
+    """What ``organization_id`` spent on ``provider`` (``None``: on all) in ``[since, until)``."""
+    params = {
+        "organization_id": organization_id,
+        "provider": provider,
+        "since": since,
+        "until": until,
+    }
+    row = conn.execute(_SPENT_SQL, params).fetchone()
+    return Decimal(row["spent"]) if row else Decimal(0)
 
 
 def routing_mix_and_costs(settings: Settings, job_id: uuid.UUID) -> str:

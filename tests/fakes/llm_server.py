@@ -104,6 +104,12 @@ class RecordedRequest:
     body: Any
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 resets connections when 200 clients arrive at once.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class FakeLlmServer:
     """The fake; use as a context manager or call :meth:`start` and :meth:`close`."""
 
@@ -112,8 +118,7 @@ class FakeLlmServer:
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, port), _handler_for(self))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="fake-llm", daemon=True
         )

@@ -75,13 +75,15 @@ def make_router(
     limits: Limits | None = None,
     pool: Pool | None = None,
 ) -> tuple[Router, Budget, CircuitBreaker]:
-    """A router on the real Redis under ``namespace``, with its budget and breaker."""
+    """A router on the real Redis under ``namespace``, with its budget and breaker (the
+    budget's table overrides and ledger seeding need ``pool``)."""
     budget = Budget(
         client,
         BudgetLimits(limits if limits is not None else default_limits(settings.llm_budgets), pool),
         reservation_ttl_s=settings.llm_reservation_ttl_s,
         namespace=namespace,
         clock=clock,
+        pool=pool,
     )
     breaker = CircuitBreaker(
         client,

@@ -6,6 +6,7 @@ import math
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,7 @@ from screening.limits import BudgetLimits, Limits
 from screening.outcome import ScreeningOutcome
 from screening.prices import CHARS_PER_TOKEN
 from screening.prompt import build_prompt
-from tests.conftest import create_org_and_job
+from tests.conftest import OrgJob, create_org_and_job
 from tests.fakes.llm_server import FakeLlmServer, good, status
 from tests.screening.routing import (
     PRICES,
@@ -201,3 +202,205 @@ def test_an_organizations_table_override_degrades_to_the_next_cheaper_option(
     assert (outcome.provider, outcome.model) == ("ollama", "llama3.1:8b")
     assert "anthropic:claude-sonnet-4-5 budget exhausted" in outcome.routing_reason
     assert "degraded: budget exhausted, used ollama:llama3.1:8b" in outcome.result.flags
+
+
+_LEDGER_SQL = """
+INSERT INTO ai_screening_log (organization_id, application_id, job_id, provider, llm_model,
+                              cost_usd, created_at)
+VALUES (%s, %s, %s, %s, 'some-model', %s, %s)
+"""
+
+
+def _logged(
+    db: psycopg.Connection[Any], org_job: OrgJob, provider: str, usd: str, at: datetime
+) -> None:
+    """A ledger row: ``org_job``'s organization spent ``usd`` on ``provider`` at ``at``."""
+    db.execute(
+        _LEDGER_SQL,
+        (org_job.organization_id, uuid.uuid4(), org_job.job_id, provider, Decimal(usd), at),
+    )
+
+
+def _seeding_budget(
+    redis_client: redis.Redis, namespace: str, clock: Clock, limits: Limits, pool: Pool | None
+) -> Budget:
+    return Budget(
+        redis_client,
+        BudgetLimits(limits, None),
+        reservation_ttl_s=60,
+        namespace=namespace,
+        clock=clock,
+        pool=pool,
+    )
+
+
+def _spent_and_reserved(budget: Budget, org: uuid.UUID, provider: str) -> dict[str, Any]:
+    """``{"<provider or *> <period>": (spent, reserved)}`` of the buckets of ``provider``."""
+    states = {f"{b.provider} {b.period}": budget.state(b) for b in budget.buckets(org, provider)}
+    return {name: (s.spent_usd, s.reserved_usd) for name, s in states.items()}
+
+
+def test_a_bucket_without_redis_state_starts_from_what_the_ledger_spent(
+    services_up: Settings,
+    redis_client: redis.Redis,
+    namespace: str,
+    clock: Clock,
+    db: psycopg.Connection[Any],
+    pool: Pool,
+) -> None:
+    org_job = create_org_and_job(db)
+    now = datetime.fromtimestamp(clock(), UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    _logged(db, org_job, "openai", "0.30", midnight)
+    _logged(db, org_job, "openai", "0.60", now - timedelta(minutes=5))
+    limits: Limits = {("openai", "day"): Decimal("1.00")}
+    budget = _seeding_budget(redis_client, namespace, clock, limits, pool)
+    org = org_job.organization_id
+
+    with pytest.raises(BudgetExhausted, match="openai day limit"):
+        budget.reserve(org, "openai", Decimal("0.11"))
+    budget.reserve(org, "openai", Decimal("0.10"))
+
+    assert _spent_and_reserved(budget, org, "openai")["openai day"] == (
+        Decimal("0.90"),
+        Decimal("0.10"),
+    )
+
+
+def test_only_the_organizations_provider_and_period_count_when_seeding(
+    services_up: Settings,
+    redis_client: redis.Redis,
+    namespace: str,
+    clock: Clock,
+    db: psycopg.Connection[Any],
+    pool: Pool,
+) -> None:
+    org_job, other_org = create_org_and_job(db), create_org_and_job(db)
+    now = datetime.fromtimestamp(clock(), UTC)  # 2026-05-28 20:26:40
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    _logged(db, org_job, "openai", "0.05", now)
+    _logged(db, org_job, "openai", "0.10", midnight - timedelta(microseconds=1))
+    _logged(db, org_job, "openai", "1.00", midnight.replace(day=1) - timedelta(microseconds=1))
+    _logged(db, org_job, "openai", "2.00", midnight + timedelta(days=1))  # month only
+    _logged(db, org_job, "openai", "4.00", datetime(2026, 6, 1, tzinfo=UTC))
+    _logged(db, org_job, "anthropic", "0.20", now)
+    _logged(db, other_org, "openai", "5.00", now)
+    limits: Limits = {("openai", "day"): Decimal("1.00"), ("openai", "month"): Decimal("3.10")}
+    budget = _seeding_budget(redis_client, namespace, clock, limits, pool)
+    org = org_job.organization_id
+
+    budget.reserve(org, "openai", Decimal("0.95"))  # fits only if the day holds just $0.05
+
+    assert _spent_and_reserved(budget, org, "openai") == {
+        "* day": (Decimal("0.25"), Decimal("0.95")),
+        "openai day": (Decimal("0.05"), Decimal("0.95")),
+        "* month": (Decimal("2.35"), Decimal("0.95")),
+        "openai month": (Decimal("2.15"), Decimal("0.95")),
+    }
+
+
+def test_concurrent_first_reservations_seed_once_and_never_exceed_the_limit(
+    services_up: Settings,
+    redis_client: redis.Redis,
+    namespace: str,
+    clock: Clock,
+    db: psycopg.Connection[Any],
+    pool: Pool,
+) -> None:
+    org_job = create_org_and_job(db)
+    _logged(db, org_job, "anthropic", "0.70", datetime.fromtimestamp(clock(), UTC))
+    limits: Limits = {("*", "day"): Decimal("1.00")}
+    budget = _seeding_budget(redis_client, namespace, clock, limits, pool)
+    org = org_job.organization_id
+    workers = 32
+    start = threading.Barrier(workers)
+
+    def one(_: int) -> bool:
+        start.wait()
+        try:
+            budget.reserve(org, "anthropic", Decimal("0.05"))
+        except BudgetExhausted:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=workers) as threads:
+        reserved = sum(threads.map(one, range(workers)))
+
+    assert reserved == 6  # $0.30 left after the ledger's $0.70
+    states = _spent_and_reserved(budget, org, "anthropic")
+    assert states["* day"] == states["anthropic month"] == (Decimal("0.70"), Decimal("0.30"))
+
+
+def test_a_call_settled_after_redis_lost_the_bucket_counts_with_the_ledger(
+    services_up: Settings,
+    redis_client: redis.Redis,
+    namespace: str,
+    clock: Clock,
+    db: psycopg.Connection[Any],
+    pool: Pool,
+) -> None:
+    org_job = create_org_and_job(db)
+    org = org_job.organization_id
+    limits: Limits = {("*", "day"): Decimal("1.00")}
+    budget = _seeding_budget(redis_client, namespace, clock, limits, pool)
+    in_flight = budget.reserve(org, "openai", Decimal("0.30"))
+    _logged(db, org_job, "openai", "0.50", datetime.fromtimestamp(clock(), UTC))
+    redis_client.delete(*redis_client.scan_iter(f"{namespace}:*"))  # Redis lost
+
+    budget.settle(in_flight, Decimal("0.30"))  # its ledger row is not written yet
+    with pytest.raises(BudgetExhausted):
+        budget.reserve(org, "openai", Decimal("0.21"))
+    budget.reserve(org, "openai", Decimal("0.20"))
+
+    day = budget.buckets(org, "openai")[0]
+    assert (budget.state(day).spent_usd, budget.state(day).reserved_usd) == (
+        Decimal("0.80"),
+        Decimal("0.20"),
+    )
+
+
+def test_without_a_pool_a_bucket_without_redis_state_starts_at_zero(
+    services_up: Settings,
+    redis_client: redis.Redis,
+    namespace: str,
+    clock: Clock,
+    db: psycopg.Connection[Any],
+) -> None:
+    org_job = create_org_and_job(db)
+    _logged(db, org_job, "openai", "0.90", datetime.fromtimestamp(clock(), UTC))
+    limits: Limits = {("openai", "day"): Decimal("1.00")}
+    budget = _seeding_budget(redis_client, namespace, clock, limits, None)
+    org = org_job.organization_id
+
+    budget.reserve(org, "openai", Decimal("0.50"))
+
+    assert _spent_and_reserved(budget, org, "openai")["openai day"] == (
+        Decimal(0),
+        Decimal("0.50"),
+    )
+
+
+def test_the_production_router_seeds_a_lost_budget_from_the_ledger(
+    services_up: Settings,
+    fake_llm: FakeLlmServer,
+    redis_client: redis.Redis,
+    namespace: str,
+    db: psycopg.Connection[Any],
+) -> None:
+    from screening.engine import build_router
+
+    org_job = create_org_and_job(db)
+    _logged(db, org_job, "openai", "0.999", datetime.now(UTC))
+    settings = llm_settings(
+        services_up,
+        fake_llm,
+        llm_routes=only("senior", f"openai:{MODEL}"),
+        llm_budgets={"day": {"openai": 1.0}},
+    )
+    router = build_router(settings, client=redis_client, namespace=namespace)
+
+    outcome = router.screen(request(org_job.organization_id, "senior", RULES))
+
+    assert outcome.provider == "local"
+    assert "degraded: budget exhausted, used local" in outcome.result.flags
+    assert fake_llm.requests == []
