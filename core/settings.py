@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     blob_dir: Path | None = Field(
         default=None, description="Résumé blob store folder; empty = <home>/blobs."
     )
+    blob_grace_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="A résumé file no application references is deleted (by an erasure or the"
+        " daily sweep) only once it was stored this long ago: a submission still in Kafka"
+        " keeps its file. Keep it above the longest bridge outage you plan for.",
+    )
     kafka_linger_ms: int = Field(
         default=5, description="How long the producer waits to batch records (latency vs CPU)."
     )

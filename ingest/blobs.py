@@ -12,6 +12,8 @@ import hashlib
 import os
 import re
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -38,7 +40,8 @@ class BlobStore(Protocol):
     """Where résumé files live between the API and the parse workers."""
 
     def put(self, data: bytes, media_type: str) -> str:
-        """Store ``data`` and return its key; storing the same bytes again is a no-op."""
+        """Store ``data`` and return its key; storing the same bytes again only marks the blob
+        as stored now (see ``min_age_s`` of :meth:`delete`)."""
         ...
 
     def get(self, key: str) -> bytes:
@@ -54,12 +57,17 @@ class BlobStore(Protocol):
         """Whether a blob is stored under ``key`` (raises InvalidBlobKeyError if malformed)."""
         ...
 
-    def delete(self, key: str) -> bool:
-        """Remove the blob under ``key``; False if there was none (deleting is idempotent).
+    def delete(self, key: str, min_age_s: float = 0.0) -> bool:
+        """Remove the blob under ``key`` unless it was stored less than ``min_age_s`` ago;
+        False if it was kept or there was none (deleting is idempotent).
 
         Raises:
             InvalidBlobKeyError: the key is malformed.
         """
+        ...
+
+    def keys(self, min_age_s: float = 0.0) -> Iterator[str]:
+        """Every stored key whose blob was stored at least ``min_age_s`` ago."""
         ...
 
 
@@ -100,7 +108,10 @@ class LocalBlobStore:
         key = blob_key(data)
         path = self._path(key)
         if path.is_file():
-            return key
+            # A new submission of these bytes: an erasure or sweep must not take them now.
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(path)
+                return key
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -137,8 +148,9 @@ class LocalBlobStore:
         """Whether a blob is stored under ``key`` (raises InvalidBlobKeyError if malformed)."""
         return self._path(key).is_file()
 
-    def delete(self, key: str) -> bool:
-        """Remove the blob under ``key``; False if there was none (deleting is idempotent).
+    def delete(self, key: str, min_age_s: float = 0.0) -> bool:
+        """Remove the blob under ``key`` unless it was stored (or stored again) less than
+        ``min_age_s`` ago; False if it was kept or there was none (deleting is idempotent).
 
         Empty fan-out folders are kept: removing one could race a :meth:`put` that has just
         created it. A symlink is removed itself, never its target.
@@ -148,11 +160,25 @@ class LocalBlobStore:
         """
         path = self._path(key)
         try:
+            if min_age_s > 0 and time.time() - path.lstat().st_mtime < min_age_s:
+                return False
             path.unlink()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return False
         _fsync_dir(path.parent)
         return True
+
+    def keys(self, min_age_s: float = 0.0) -> Iterator[str]:
+        """Every stored key whose blob was stored at least ``min_age_s`` ago (temporary files
+        of a :meth:`put` under way are not blobs)."""
+        cutoff = time.time() - min_age_s
+        for path in self.root.glob("sha256/??/??/*"):
+            key = path.relative_to(self.root).as_posix()
+            if _KEY.fullmatch(key) is None:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if path.lstat().st_mtime <= cutoff:
+                    yield key
 
 
 def _fsync_dir(directory: Path) -> None:

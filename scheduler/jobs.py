@@ -24,6 +24,7 @@ from core.db import PARTITIONED_TABLES, ensure_partitions
 from core.domain import ApplicationStatus as S
 from core.queue import PARSE, PARSE_APPLICATION, SCORE, SCORE_APPLICATION, enqueue
 from core.settings import Settings
+from ingest.blobs import LocalBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,29 @@ def expire_offers(ctx: JobContext) -> dict[str, Any]:
     return {"expired": expired}
 
 
+_BLOBS_IN_USE_SQL = "SELECT key FROM pvara_resume_blobs_in_use(%s) AS key"
+
+
+def sweep_resume_files(ctx: JobContext) -> dict[str, Any]:
+    """Delete the résumé files no application references (archived ones included) that were
+    stored more than ``blob_grace_s`` ago: those an erasure had to leave because they were
+    recent, and those of submissions that never reached the database."""
+    store = LocalBlobStore(ctx.settings.effective_blob_dir)
+    grace = ctx.settings.blob_grace_s
+    keys = list(store.keys(min_age_s=grace))
+    deleted = 0
+    for start in range(0, len(keys), _SWEEP_BATCH):
+        batch = keys[start : start + _SWEEP_BATCH]
+        with ctx.pool.connection() as conn:
+            rows = conn.cursor(row_factory=dict_row).execute(_BLOBS_IN_USE_SQL, (batch,))
+            in_use = {row["key"] for row in rows}
+        # min_age_s again: a submission may have stored these bytes since they were listed.
+        deleted += sum(store.delete(key, min_age_s=grace) for key in batch if key not in in_use)
+    if deleted:
+        log.info("unreferenced résumé files deleted", extra={"deleted": deleted})
+    return {"examined": len(keys), "deleted": deleted}
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "create_partitions",
@@ -197,6 +221,12 @@ JOBS: tuple[Job, ...] = (
         "*/5 * * * *",
         sweep_stuck,
         "re-enqueue applications stuck in received/screening (every 5 minutes)",
+    ),
+    Job(
+        "sweep_resume_files",
+        "30 4 * * *",
+        sweep_resume_files,
+        "résumé files no application references, past blob_grace_s, deleted (daily)",
     ),
     Job(
         "expire_offers",

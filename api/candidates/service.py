@@ -381,7 +381,8 @@ async def erase_candidate(session: OrgSession, cnic: str) -> ErasureOut:
 
 
 async def delete_unreferenced_blobs(api: ApiState, keys: set[str]) -> int:
-    """Delete those of ``keys`` that no application references; returns how many were deleted.
+    """Delete those of ``keys`` that no application references and that were stored more than
+    ``blob_grace_s`` ago; returns how many were deleted.
 
     Runs after the erasure committed, so a failure cannot undo it: a file that cannot be
     deleted is logged by key for an operator and the others are still deleted.
@@ -393,12 +394,22 @@ async def delete_unreferenced_blobs(api: ApiState, keys: set[str]) -> int:
         cur = await conn.execute(_BLOBS_IN_USE_SQL, (sorted(keys),))
         rows: list[Any] = await cur.fetchall()
     in_use = {row["resume_blob_key"] for row in rows}
+    # A file stored within the grace may belong to a submission still in Kafka (same bytes):
+    # it stays, and the daily sweep deletes it once the grace has passed, if still unused.
+    grace = api.settings.blob_grace_s
     deleted = 0
     for key in sorted(keys - in_use):
         try:
-            if await asyncio.to_thread(api.blobs.delete, key):
+            if await asyncio.to_thread(api.blobs.delete, key, grace):
                 deleted += 1
         except (OSError, InvalidBlobKeyError):
             log.exception("erased résumé file not deleted", extra={"blob_key": key})
-    log.info("erased résumé files deleted", extra={"deleted": deleted, "kept": len(in_use)})
+    log.info(
+        "erased résumé files deleted",
+        extra={
+            "deleted": deleted,
+            "in_use": len(in_use),
+            "left_for_sweep": len(keys - in_use) - deleted,
+        },
+    )
     return deleted

@@ -3,7 +3,9 @@ still uses stays, and a parse racing the erasure writes nothing back."""
 
 from __future__ import annotations
 
+import os
 import random
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -11,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from litestar.testing import TestClient
 from psycopg.types.json import Jsonb
 
@@ -47,14 +50,22 @@ def _apply_with_file(
     media_type: str = "application/pdf",
     status: str = "screened",
 ) -> tuple[uuid.UUID, str]:
-    """An application whose résumé file is in the store, as the API and bridge leave it."""
-    key = store.put(data, media_type)
+    """An application whose résumé file is in the store, as the API and bridge left it two
+    days ago (past the grace that protects submissions still in Kafka)."""
+    key = _stored_long_ago(store, data, media_type)
     app_id = insert_application(db, org, candidate_cnic=number or cnic(), status=status)
     db.execute(
         "UPDATE applications SET resume_blob_key = %s, resume_media_type = %s WHERE id = %s",
         (key, media_type, app_id),
     )
     return app_id, key
+
+
+def _stored_long_ago(store: LocalBlobStore, data: bytes, media_type: str) -> str:
+    key = store.put(data, media_type)
+    two_days_ago = time.time() - 2 * 86_400
+    os.utime(store.root / key, (two_days_ago, two_days_ago))
+    return key
 
 
 def _erase(client: TestClient[Any], org: Org, number: str) -> dict[str, Any]:
@@ -298,7 +309,7 @@ def test_erasure_reaches_applications_archived_by_retention(
         candidate_cnic=archived_number,
         created_at=datetime(month.year, month.month, 2, tzinfo=UTC),
     )
-    key = store.put(data, "application/pdf")
+    key = _stored_long_ago(store, data, "application/pdf")
     db.execute("UPDATE applications SET resume_blob_key = %s WHERE id = %s", (key, archived_id))
     try:
         with db.transaction():
@@ -316,3 +327,44 @@ def test_erasure_reaches_applications_archived_by_retention(
     finally:
         db.execute(f'DROP TABLE IF EXISTS archive."{name}"')  # this test's own partition
         db.execute(f'DROP TABLE IF EXISTS public."{name}"')
+
+
+def test_a_recent_file_outlives_the_erasure_until_the_sweep_after_the_grace(
+    client: TestClient[Any],
+    org: Org,
+    db: psycopg.Connection[Any],
+    store: LocalBlobStore,
+    services_up: Settings,
+    redis_client: redis.Redis,
+) -> None:
+    from core.db import create_pool
+    from core.queue import create_broker
+    from scheduler.jobs import JobContext, sweep_resume_files
+
+    number = cnic()
+    # Stored a moment ago: the same bytes may be in a submission the bridge has not written yet.
+    key = store.put(_resume("just submitted"), "application/pdf")
+    app_id = insert_application(db, org, candidate_cnic=number)
+    db.execute("UPDATE applications SET resume_blob_key = %s WHERE id = %s", (key, app_id))
+    kept_key = _stored_long_ago(store, _resume("still referenced"), "application/pdf")
+    kept_id = insert_application(db, org)
+    db.execute("UPDATE applications SET resume_blob_key = %s WHERE id = %s", (kept_key, kept_id))
+
+    _erase(client, org, number)
+    assert store.exists(key)  # within the grace: left for the sweep
+
+    pool = create_pool(services_up, name="test-blob-sweep", max_size=1)
+    ctx = JobContext(services_up, pool, create_broker(services_up), redis_client)
+    try:
+        sweep_resume_files(ctx)
+        assert store.exists(key)  # still within the grace
+        past_grace = time.time() - services_up.blob_grace_s - 60
+        os.utime(store.root / key, (past_grace, past_grace))
+
+        summary = sweep_resume_files(ctx)
+    finally:
+        pool.close()
+
+    assert summary["deleted"] >= 1
+    assert not store.exists(key)
+    assert store.exists(kept_key)  # referenced by an application: never swept

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,26 @@ def test_local_store_satisfies_the_protocol(store: LocalBlobStore) -> None:
     key = as_protocol.put(b"x", "text/plain")
     assert as_protocol.exists(key)
     assert as_protocol.delete(key) and not as_protocol.exists(key)
+
+
+def test_storing_the_same_bytes_again_marks_the_blob_as_stored_now(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    key = store.put(b"the same bytes", "text/plain")
+    long_ago = time.time() - 10_000
+    os.utime(tmp_path / key, (long_ago, long_ago))
+    assert list(store.keys(min_age_s=5_000)) == [key]
+
+    assert store.put(b"the same bytes", "text/plain") == key
+
+    assert list(store.keys(min_age_s=5_000)) == []
+    assert store.delete(key, min_age_s=5_000) is False  # a fresh submission keeps it
+    assert store.exists(key)
+    assert store.delete(key) is True
+
+
+def test_keys_lists_blobs_but_not_files_of_a_put_under_way(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    keys = {store.put(f"blob {n}".encode(), "text/plain") for n in range(3)}
+    (tmp_path / sorted(keys)[0]).parent.joinpath(".tmp-half-written").write_bytes(b"x")
+
+    assert set(store.keys()) == keys
