@@ -28,6 +28,8 @@ SELECT version, criteria FROM screening_criteria
  WHERE job_id = %s ORDER BY version DESC LIMIT 1
 """
 
+ERASED_REASON = "resume_erased: the candidate's personal data was erased before screening"
+
 _ERASED_SQL = """
 SELECT pii_erased_at IS NOT NULL AS erased FROM applications
  WHERE id = %s AND created_at = %s
@@ -56,7 +58,8 @@ VALUES (%(organization_id)s, %(application_id)s, %(job_id)s, %(provider)s, %(mod
     max_age=7 * 24 * 3_600_000,
 )
 def score_application(application_id: str) -> None:
-    """Screen one application. Idempotent: only an application in ``screening`` is scored."""
+    """Screen one application. Idempotent: only an application in ``screening`` is scored; one
+    whose personal data was erased meanwhile ends ``withdrawn`` unscreened."""
     token = application_id_var.set(application_id)
     try:
         _score(application_id)
@@ -72,6 +75,11 @@ def _score(application_id: str) -> None:
         if app["status"] != S.SCREENING:
             if app["status"] == S.SCREENED:
                 request_rebuild(app["job_id"])  # the earlier run may have died before this
+            return
+        if app["pii_erased_at"] is not None:
+            # Nothing left to screen (and no reason to pay a model for it).
+            with conn.transaction():
+                _applications.move(conn, app, S.WITHDRAWN, expect=S.SCREENING, reason=ERASED_REASON)
             return
         criteria_row = conn.execute(_CRITERIA_SQL, (app["job_id"],)).fetchone()
 

@@ -368,3 +368,24 @@ def test_a_recent_file_outlives_the_erasure_until_the_sweep_after_the_grace(
     assert summary["deleted"] >= 1
     assert not store.exists(key)
     assert store.exists(kept_key)  # referenced by an application: never swept
+
+
+def test_a_score_queued_before_the_erasure_screens_nothing_and_ends_withdrawn(
+    client: TestClient[Any], org: Org, db: psycopg.Connection[Any]
+) -> None:
+    from tasks.score import ERASED_REASON, score_application
+
+    number = cnic()
+    app_id = insert_application(db, org, candidate_cnic=number, status="screening", score=None)
+    _erase(client, org, number)
+
+    score_application(str(app_id))
+    score_application(str(app_id))  # a redelivery changes nothing
+
+    row = _row(db, app_id)
+    assert (row["status"], row["status_reason"]) == ("withdrawn", ERASED_REASON)
+    assert row["ai_score"] is None
+    calls = db.execute(
+        "SELECT count(*) AS n FROM ai_screening_log WHERE application_id = %s", (app_id,)
+    ).fetchone()
+    assert calls is not None and calls["n"] == 0
