@@ -1,11 +1,13 @@
 -- Erasure reaches the application partitions that retention moved to the archive schema.
 -- The API erases as pvara_app, which cannot see the archive; this function runs as the
 -- owner but only ever inside the caller's organization (pvara.organization_id, as RLS).
+-- pg_temp is searched last and catalogs are qualified, so the caller's temporary tables
+-- cannot stand in for anything the function reads.
 
 CREATE FUNCTION pvara_erase_archived_applications(p_cnic text, p_erased text)
 RETURNS TABLE (resume_blob_key text)
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, public
+SET search_path = pg_catalog, public, pg_temp
 AS $$
 DECLARE
     org uuid := nullif(current_setting('pvara.organization_id', true), '')::uuid;
@@ -15,7 +17,8 @@ BEGIN
         RAISE EXCEPTION 'pvara.organization_id is not set';
     END IF;
     FOR part IN
-        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        SELECT c.relname FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = 'archive' AND c.relkind = 'r' AND c.relname LIKE 'applications\_%'
     LOOP
         RETURN QUERY EXECUTE format(
@@ -45,15 +48,16 @@ GRANT EXECUTE ON FUNCTION pvara_erase_archived_applications(text, text) TO pvara
 CREATE FUNCTION pvara_resume_blobs_in_use(p_keys text[])
 RETURNS SETOF text
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, public
+SET search_path = pg_catalog, public, pg_temp
 AS $$
 DECLARE
     part record;
 BEGIN
-    RETURN QUERY SELECT DISTINCT a.resume_blob_key FROM applications a
+    RETURN QUERY SELECT DISTINCT a.resume_blob_key FROM public.applications a
                   WHERE a.resume_blob_key = ANY(p_keys);
     FOR part IN
-        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        SELECT c.relname FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = 'archive' AND c.relkind = 'r' AND c.relname LIKE 'applications\_%'
     LOOP
         RETURN QUERY EXECUTE format(
@@ -64,6 +68,7 @@ BEGIN
 END
 $$;
 
--- The in-use check looks résumé files up by key.
+-- The in-use check looks résumé files up by key. Building it blocks writes to applications
+-- while it runs (a partitioned index cannot be built CONCURRENTLY): seconds at today's sizes.
 CREATE INDEX applications_resume_blob_key_idx ON applications (resume_blob_key)
     WHERE resume_blob_key IS NOT NULL;
