@@ -104,8 +104,10 @@ end
 return 0
 """
 )
-# ARGV: now_ms, id, actual amount. Removes the reservation (if it has not expired) and adds
-# the actual amount to ``spent`` (even after expiry: the money was spent).
+# ARGV: now_ms, id, actual amount, then one key TTL per bucket. Removes the reservation (if it
+# has not expired) and adds the actual amount to ``spent`` (even after expiry: the money was
+# spent). A hash lost since the reservation is created again here, so it gets the key TTL the
+# reserve script gives it (an existing hash keeps its own).
 _SETTLE = (
     _PURGE
     + """
@@ -118,7 +120,10 @@ for i = 1, #KEYS / 2 do
     redis.call('HINCRBY', h, 'reserved', -tonumber(amount))
     redis.call('ZREM', z, id)
   end
-  if actual > 0 then redis.call('HINCRBY', h, 'spent', actual) end
+  if actual > 0 then
+    redis.call('HINCRBY', h, 'spent', actual)
+    if redis.call('TTL', h) == -1 then redis.call('EXPIRE', h, tonumber(ARGV[3 + i])) end
+  end
   purge(h, z, now)
 end
 return 0
@@ -155,6 +160,8 @@ class Reservation:
     id: str
     keys: tuple[str, ...]
     amount_usd: Decimal
+    key_ttls_s: tuple[int, ...]
+    """Per bucket (each a hash and a zset of ``keys``), the TTL its keys are given."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,8 @@ class Budget:
         now = int(clock * 1000)
         argv: list[Any] = [now, now + self._ttl_ms, reservation_id, _units(estimate_usd)]
         argv += [_units(b.limit_usd) if b.limit_usd is not None else -1 for b in buckets]
-        argv += [_KEY_TTL_S[b.period] for b in buckets]
+        key_ttls = tuple(_KEY_TTL_S[b.period] for b in buckets)
+        argv += key_ttls
         seeds = [-1 if self._pool is not None else 0] * len(buckets)
         while isinstance(result := self._reserve(keys=list(keys), args=argv + seeds), list):
             # Each round looks up at least one more seed, so this ends.
@@ -241,12 +249,13 @@ class Budget:
             bucket = buckets[full - 1]
             assert bucket.limit_usd is not None
             raise BudgetExhausted(bucket.label(), bucket.limit_usd)
-        return Reservation(reservation_id, keys, estimate_usd)
+        return Reservation(reservation_id, keys, estimate_usd, key_ttls)
 
     def settle(self, reservation: Reservation, actual_usd: Decimal) -> None:
         """Replace the reservation by what the call really cost."""
         now = int(self._clock() * 1000)
-        self._settle(keys=list(reservation.keys), args=[now, reservation.id, _units(actual_usd)])
+        args: list[Any] = [now, reservation.id, _units(actual_usd), *reservation.key_ttls_s]
+        self._settle(keys=list(reservation.keys), args=args)
 
     def release(self, reservation: Reservation) -> None:
         """Drop the reservation of a call that cost nothing."""
@@ -256,7 +265,8 @@ class Budget:
         """Spent and reserved amounts of one bucket now (expired reservations excluded)."""
         hash_key, zset_key = self._keys([bucket], datetime.fromtimestamp(self._clock(), UTC))
         now = int(self._clock() * 1000)
-        self._settle(keys=[hash_key, zset_key], args=[now, "-", 0])  # purges only
+        # Purges only (nothing is settled, so no key is created).
+        self._settle(keys=[hash_key, zset_key], args=[now, "-", 0, _KEY_TTL_S[bucket.period]])
         spent, reserved = self._redis.hmget(hash_key, ["spent", "reserved"])
         return BucketState(_usd(spent), _usd(reserved))
 

@@ -285,12 +285,21 @@ class Router:
                 f"not cheaper than over-budget {over_budget[0].label} "
                 f"(est. ${estimate} ≥ ${over_budget[1]})",
             )
-        if not self._breaker.allow(step.provider):
-            return _Skip("circuit open", "circuit open")
         try:
-            return self._budget.reserve(request.organization_id, step.provider, estimate)
+            reservation = self._budget.reserve(request.organization_id, step.provider, estimate)
         except BudgetExhausted as exc:
             return _Skip("budget exhausted", f"{exc} (est. ${estimate})", over_budget=estimate)
+        # The breaker last: in half-open state ``allow`` claims the one trial call, which a
+        # step then skipped for its budget would hold, unused, for a whole cool-down.
+        try:
+            allowed = self._breaker.allow(step.provider)
+        except BaseException:
+            self._budget.release(reservation)
+            raise
+        if not allowed:
+            self._budget.release(reservation)
+            return _Skip("circuit open", "circuit open")
+        return reservation
 
     def _call(
         self, step: Step, prompt: Prompt, reservation: Reservation, config: LlmConfig, reason: str

@@ -359,6 +359,21 @@ def test_a_call_settled_after_redis_lost_the_bucket_counts_with_the_ledger(
     )
 
 
+def test_a_bucket_recreated_by_a_settle_still_expires(
+    services_up: Settings, redis_client: redis.Redis, namespace: str, clock: Clock
+) -> None:
+    budget = _seeding_budget(redis_client, namespace, clock, {}, None)
+    in_flight = budget.reserve(uuid.uuid4(), "openai", Decimal("0.30"))
+    redis_client.delete(*redis_client.scan_iter(f"{namespace}:*"))  # Redis lost
+
+    budget.settle(in_flight, Decimal("0.30"))
+
+    hashes = in_flight.keys[0::2]  # the zsets are not recreated
+    for key, reserve_ttl in zip(hashes, in_flight.key_ttls_s, strict=True):
+        ttl = redis_client.ttl(key)  # -1: no expiry
+        assert reserve_ttl - 60 < ttl <= reserve_ttl, (key, ttl)  # what reserve would set
+
+
 def test_without_a_pool_a_bucket_without_redis_state_starts_at_zero(
     services_up: Settings,
     redis_client: redis.Redis,
@@ -390,7 +405,12 @@ def test_the_production_router_seeds_a_lost_budget_from_the_ledger(
     from screening.engine import build_router
 
     org_job = create_org_and_job(db)
-    _logged(db, org_job, "openai", "0.999", datetime.now(UTC))
+    now = datetime.now(UTC)
+    _logged(db, org_job, "openai", "0.999", now)
+    # build_router runs on the real clock: should UTC midnight pass before it reserves, its
+    # day is the next one, which this row fills the same way (it is outside today's bucket).
+    next_midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    _logged(db, org_job, "openai", "0.999", next_midnight)
     settings = llm_settings(
         services_up,
         fake_llm,

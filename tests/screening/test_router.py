@@ -247,6 +247,61 @@ def test_half_open_circuit_lets_one_trial_call_through(
     assert breaker.state("anthropic") == "open"
 
 
+def test_a_step_over_budget_leaves_the_half_open_trial_to_a_screening_that_fits(
+    services_up: Settings,
+    fake_llm: FakeLlmServer,
+    redis_client: redis.Redis,
+    namespace: str,
+    clock: Clock,
+) -> None:
+    settings = llm_settings(
+        services_up,
+        fake_llm,
+        llm_routes=only("senior", "openai:gpt-5-mini"),
+        llm_breaker_failures=1,
+        llm_breaker_cooldown_s=30,
+    )
+    no_openai: Limits = {("openai", "day"): Decimal(0)}
+    broke, _, breaker = make_router(settings, redis_client, namespace, clock, limits=no_openai)
+    funded, _, _ = make_router(settings, redis_client, namespace, clock, limits={})
+    breaker.failure("openai")
+    clock.advance(31)
+    assert breaker.state("openai") == "half-open"
+
+    skipped = broke.screen(request(uuid.uuid4(), "senior", CONFIDENT))
+    trial = funded.screen(request(uuid.uuid4(), "senior", CONFIDENT))
+
+    assert "openai:gpt-5-mini budget exhausted" in skipped.routing_reason
+    assert (trial.provider, trial.model) == ("openai", "gpt-5-mini")  # the trial was still free
+    assert breaker.state("openai") == "closed"
+    assert [r.route for r in fake_llm.requests] == ["openai"]
+
+
+def test_a_refused_circuit_releases_the_steps_reservation(
+    services_up: Settings,
+    fake_llm: FakeLlmServer,
+    redis_client: redis.Redis,
+    namespace: str,
+    clock: Clock,
+) -> None:
+    settings = llm_settings(
+        services_up,
+        fake_llm,
+        llm_routes=only("senior", "openai:gpt-5-mini"),
+        llm_breaker_failures=1,
+        llm_breaker_cooldown_s=30,
+    )
+    router, budget, breaker = make_router(settings, redis_client, namespace, clock, limits={})
+    breaker.failure("openai")
+    org = uuid.uuid4()
+
+    outcome = router.screen(request(org, "senior", CONFIDENT))
+
+    assert "openai:gpt-5-mini circuit open" in outcome.routing_reason
+    assert all(budget.state(b).reserved_usd == 0 for b in budget.buckets(org, "openai"))
+    assert fake_llm.requests == []
+
+
 def test_retry_after_opens_the_circuit_until_then(
     services_up: Settings,
     fake_llm: FakeLlmServer,

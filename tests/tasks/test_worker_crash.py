@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -30,9 +31,22 @@ FAST_RECOVERY = {
 PRIVATE_DB = 9
 
 
+def _with_db(url: str, db: int) -> str:
+    """``url`` (scheme, auth, host, port and query kept) on Redis database ``db``."""
+    return urlsplit(url)._replace(path=f"/{db}").geturl()
+
+
+def test_the_private_url_swaps_only_the_database() -> None:
+    assert _with_db("redis://host:6379", 9) == "redis://host:6379/9"
+    assert _with_db("redis://host:6379/", 9) == "redis://host:6379/9"
+    assert _with_db("rediss://u:p%40ss@host:6380/2?ssl_cert_reqs=none", 9) == (
+        "rediss://u:p%40ss@host:6380/9?ssl_cert_reqs=none"
+    )
+
+
 @pytest.fixture
 def private(services_up: Settings) -> Iterator[tuple[Settings, redis.Redis]]:
-    url = services_up.effective_redis_url.rsplit("/", 1)[0] + f"/{PRIVATE_DB}"
+    url = _with_db(services_up.effective_redis_url, PRIVATE_DB)
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield services_up.model_copy(update={"redis_url": url}), client
@@ -70,13 +84,14 @@ def test_a_worker_killed_mid_message_loses_nothing_and_scores_once(
     broker = create_broker(settings)
     message_id = ""
     with psycopg.connect(settings.effective_database_url, row_factory=dict_row) as holder:
-        # Hold the application's row so the worker stops inside the actor, at its UPDATE.
+        # Hold the application's row lock: the worker blocks on it inside the actor (its
+        # SELECT ... FOR UPDATE), before it can write the result.
         holder.execute("SELECT 1 FROM applications WHERE id = %s FOR UPDATE", (app_id,))
         holder_pid = holder.info.backend_pid
         with _score_worker(settings, f"score-crash-{uuid.uuid4().hex[:8]}") as doomed:
             message = enqueue(broker, SCORE, SCORE_APPLICATION, str(app_id))
             message_id = message.options["redis_message_id"]  # its key in Redis
-            wait_for(lambda: _blocked_on(db, holder_pid), 60, "the worker to reach its UPDATE")
+            wait_for(lambda: _blocked_on(db, holder_pid), 60, "the worker to block on the row lock")
             os.killpg(doomed.proc.pid, signal.SIGKILL)
             doomed.proc.wait(10)
         holder.rollback()  # the killed worker's transaction can now only abort
