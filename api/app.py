@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from api.applications.routes import ApplicationsController
 from api.errors import EXCEPTION_HANDLERS
 from api.health import live, ready
+from api.openapi import ProblemDocs
 from api.reports.controller import ReportsController
 from api.routes import CONTROLLERS, MIDDLEWARE
 from api.security import OPENAPI_COMPONENTS, PUBLIC, SecurityState
@@ -93,6 +94,6 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="PVARA", version="1.0.0", path="/schema", components=OPENAPI_COMPONENTS
         ),
-        plugins=list(plugins),
+        plugins=[ProblemDocs(), *plugins],
         debug=False,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -80,6 +81,19 @@ def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     )
 
 
+def _data_error(request: Request[Any, Any, Any], exc: psycopg.DataError) -> Response[Any]:
+    """PostgreSQL refused a value (SQLSTATE class 22, or a NUL character): the caller's input."""
+    request.logger.warning("value refused by PostgreSQL: %s", exc)
+    return problem_response(
+        request,
+        ProblemError(
+            400,
+            "invalid_value",
+            "A value cannot be stored (e.g. it contains a NUL character or is out of range).",
+        ),
+    )
+
+
 def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     request.logger.exception("unhandled error")
     return problem_response(
@@ -91,6 +105,7 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ProblemError: _problem_handler,
     HTTPException: _http_handler,
+    psycopg.DataError: _data_error,
     Exception: _unhandled,
 }
 

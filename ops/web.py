@@ -26,7 +26,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.app import create_app
 from api.errors import ProblemError
-from api.security import PUBLIC, SecurityState, allow
+from api.openapi import problems
+from api.security import PUBLIC, SECURITY, SecurityState, allow
 from core import deadletters
 from core.domain import Role
 from core.queue import POOLS, create_broker
@@ -98,13 +99,21 @@ def list_pools(ops: NamedDependency[OpsSources]) -> list[dict[str, Any]]:
     return [r.as_dict() for r in pool_state.pool_status(ops.redis, ops.settings)]
 
 
-@put("/pools", sync_to_thread=True, summary="Set desired processes per pool")
+@put(
+    "/pools",
+    sync_to_thread=True,
+    summary="Set desired processes per pool",
+    responses=problems({422: "invalid_scale"}),
+)
 def scale_pools(ops: NamedDependency[OpsSources], data: JSONBody[ScaleRequest]) -> dict[str, Any]:
     try:
         desired = pool_state.scale(ops.redis, ops.settings, data.desired, data.group)
     except pool_state.ScaleError as exc:
         raise ProblemError(422, "invalid_scale", str(exc)) from exc
     return {"group": data.group or ops.settings.worker_group, "desired": desired}
+
+
+_DEAD_404 = problems({404: "unknown_pool, not_found"})
 
 
 def _check_queue(queue: str) -> None:
@@ -116,6 +125,7 @@ def _check_queue(queue: str) -> None:
     "/deadletters/{queue:str}/{message_id:str}",
     sync_to_thread=True,
     summary="One dead message, whole",
+    responses=_DEAD_404,
 )
 def inspect_dead(
     ops: NamedDependency[OpsSources], queue: FromPath[str], message_id: FromPath[str]
@@ -133,6 +143,7 @@ def inspect_dead(
     sync_to_thread=True,
     status_code=200,
     summary="Enqueue a dead message again with fresh retries",
+    responses=_DEAD_404,
 )
 def replay_dead(
     ops: NamedDependency[OpsSources], queue: FromPath[str], message_id: FromPath[str]
@@ -148,6 +159,7 @@ def replay_dead(
     sync_to_thread=True,
     status_code=200,
     summary="Drop a dead message for good",
+    responses=_DEAD_404,
 )
 def delete_dead(
     ops: NamedDependency[OpsSources], queue: FromPath[str], message_id: FromPath[str]
@@ -201,6 +213,7 @@ class OpsPlugin(InitPluginProtocol):
                 delete_dead,
             ],
             guards=[self.guard],
+            security=SECURITY,
             dependencies=deps,
             tags=["ops"],
         )

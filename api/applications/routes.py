@@ -14,6 +14,7 @@ from litestar.params import FromPath, PathParameter
 from api.applications import service
 from api.applications.schemas import ApplicationStatusOut, SubmissionAccepted
 from api.errors import ProblemError
+from api.openapi import problems
 from api.state import ApiState
 from core.logs import request_id_var
 
@@ -34,7 +35,17 @@ class ApplicationsController(Controller):
             "current status when the same candidate already applied to this job."
         ),
         status_code=202,
-        responses={},
+        responses=problems(
+            {
+                400: "malformed_json: the body is not a JSON object",
+                404: "job_not_found",
+                409: "job_closed",
+                413: "file_too_large, payload_too_large",
+                415: "unsupported_media_type: of the body or of the résumé",
+                422: "validation_failed, resume_missing, resume_empty",
+                503: "queue_unavailable: nothing was accepted; see Retry-After",
+            }
+        ),
     )
     async def submit(
         self,
@@ -79,6 +90,7 @@ class ApplicationsController(Controller):
     @get(
         "/applications/{application_id:uuid}",
         summary="Status of an application (no personal data)",
+        responses=problems({404: "application_not_found"}),
     )
     async def status(
         self,

@@ -15,6 +15,7 @@ from litestar.params import FromQuery, QueryParameter
 from pydantic import BaseModel
 
 from api.errors import ProblemError
+from api.openapi import problems
 from api.security import ADMIN, DEPENDENCIES, SECURITY, OrgSession
 
 
@@ -42,7 +43,11 @@ class AuditController(Controller):
     security = SECURITY
     guards = [ADMIN]
 
-    @get("", summary="Audit log of the organization (admin), newest first")
+    @get(
+        "",
+        summary="Audit log of the organization (admin), newest first",
+        responses=problems({400: "invalid_request, invalid_value, invalid_cursor"}),
+    )
     async def list_entries(
         self,
         session: NamedDependency[OrgSession],

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from api import ratelimit
 from api.auth import service
 from api.auth.schemas import LoginIn, LogoutIn, MeOut, RefreshIn, TokenPair, UserIn, UserOut
+from api.openapi import problems
 from api.security import (
     ADMIN,
     ANY_ROLE,
@@ -36,6 +37,7 @@ class AuthController(Controller):
         opt=PUBLIC,
         status_code=HTTP_200_OK,
         summary="Exchange e-mail and password for an access and a refresh token",
+        responses=problems({401: "invalid_credentials"}),
     )
     async def login(
         self,
@@ -58,6 +60,9 @@ class AuthController(Controller):
         opt=PUBLIC,
         status_code=HTTP_200_OK,
         summary="Rotate a refresh token (single use; reuse revokes the family)",
+        responses=problems(
+            {401: "invalid_refresh_token, refresh_token_expired, refresh_token_reused"}
+        ),
     )
     async def refresh(
         self,
@@ -98,7 +103,11 @@ class UsersController(Controller):
     guards = [ADMIN]
     security = SECURITY
 
-    @post("", summary="Create a user in the caller's organization (admin)")
+    @post(
+        "",
+        summary="Create a user in the caller's organization (admin)",
+        responses=problems({409: "email_taken"}),
+    )
     async def create(self, session: NamedDependency[OrgSession], data: JSONBody[UserIn]) -> UserOut:
         return await service.create_user(session, data)
 

@@ -23,6 +23,7 @@ from api.candidates.schemas import (
     StatusChangeOut,
     WithdrawIn,
 )
+from api.openapi import problems
 from api.security import (
     ADMIN,
     DEPENDENCIES,
@@ -49,6 +50,7 @@ class HrApplicationsController(Controller):
         security=SECURITY,
         guards=[HR],
         summary="Applications: filters, full-text search, keyset pages",
+        responses=problems({400: "invalid_request, invalid_value, invalid_cursor"}),
     )
     async def list_applications(
         self,
@@ -93,6 +95,7 @@ class HrApplicationsController(Controller):
         security=SECURITY,
         guards=[HR],
         summary="Everything about one application (personal data included)",
+        responses=problems({404: "application_not_found"}),
     )
     async def details(
         self, session: NamedDependency[OrgSession], application_id: FromPath[uuid.UUID]
@@ -104,6 +107,9 @@ class HrApplicationsController(Controller):
         security=SECURITY,
         guards=[HR],
         summary="Change the status through the state machine (409 when illegal)",
+        responses=problems(
+            {404: "application_not_found", 409: "illegal_transition, concurrent_update"}
+        ),
     )
     async def set_status(
         self,
@@ -120,6 +126,9 @@ class HrApplicationsController(Controller):
         summary="The candidate withdraws (proof: CNIC and e-mail; rate limited)",
         description="Answers 404 when the application does not exist or the proof does "
         "not match, so it cannot be used to probe for applications.",
+        responses=problems(
+            {404: "application_not_found", 409: "illegal_transition, concurrent_update"}
+        ),
     )
     async def withdraw(
         self,
@@ -160,6 +169,7 @@ class CandidatesController(Controller):
         "/erasure",
         status_code=HTTP_200_OK,
         summary="Erase a candidate's personal data on request (admin)",
+        responses=problems({404: "candidate_not_found"}),
     )
     async def erase(
         self, session: NamedDependency[OrgSession], data: JSONBody[ErasureIn]

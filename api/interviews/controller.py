@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from api.interviews import service
 from api.interviews.schemas import FeedbackIn, InterviewIn, InterviewOut, RescheduleIn
+from api.openapi import problems
 from api.security import DEPENDENCIES, HR, SECURITY, OrgSession, allow
 from core.domain import Role
 
@@ -24,7 +25,18 @@ class InterviewsController(Controller):
     dependencies = DEPENDENCIES
     security = SECURITY
 
-    @post("", guards=[HR], summary="Schedule (409 naming the conflicting interview)")
+    @post(
+        "",
+        guards=[HR],
+        summary="Schedule (409 naming the conflicting interview)",
+        responses=problems(
+            {
+                404: "application_not_found",
+                409: "application_not_interviewable, interview_conflict, illegal_transition",
+                422: "interviewer_not_found",
+            }
+        ),
+    )
     async def schedule(
         self, session: NamedDependency[OrgSession], data: JSONBody[InterviewIn]
     ) -> InterviewOut:
@@ -49,13 +61,29 @@ class InterviewsController(Controller):
             },
         )
 
-    @get("/{interview_id:uuid}", guards=[_INTERVIEWERS], summary="One interview")
+    @get(
+        "/{interview_id:uuid}",
+        guards=[_INTERVIEWERS],
+        summary="One interview",
+        responses=problems({404: "interview_not_found"}),
+    )
     async def read(
         self, session: NamedDependency[OrgSession], interview_id: FromPath[uuid.UUID]
     ) -> InterviewOut:
         return await service.read(session, interview_id)
 
-    @patch("/{interview_id:uuid}", guards=[HR], summary="Reschedule (same conflict rules)")
+    @patch(
+        "/{interview_id:uuid}",
+        guards=[HR],
+        summary="Reschedule (same conflict rules)",
+        responses=problems(
+            {
+                404: "interview_not_found",
+                409: "interview_not_scheduled, interview_conflict",
+                422: "interviewer_not_found",
+            }
+        ),
+    )
     async def reschedule(
         self,
         session: NamedDependency[OrgSession],
@@ -69,6 +97,7 @@ class InterviewsController(Controller):
         guards=[HR],
         status_code=HTTP_200_OK,
         summary="Cancel a scheduled interview",
+        responses=problems({404: "interview_not_found", 409: "interview_not_scheduled"}),
     )
     async def cancel(
         self, session: NamedDependency[OrgSession], interview_id: FromPath[uuid.UUID]
@@ -80,6 +109,7 @@ class InterviewsController(Controller):
         guards=[_INTERVIEWERS],
         status_code=HTTP_200_OK,
         summary="The interviewer's notes and score (completes the interview)",
+        responses=problems({404: "interview_not_found", 409: "interview_not_scheduled"}),
     )
     async def feedback(
         self,

@@ -23,6 +23,7 @@ from api.jobs.schemas import (
     TaskAccepted,
     TaskOut,
 )
+from api.openapi import problems
 from api.security import DEPENDENCIES, HR, HR_OR_OPS, PUBLIC, SECURITY, OrgSession, SecurityState
 from api.state import ApiState
 from core.domain import JobTier
@@ -83,13 +84,20 @@ class JobsController(Controller):
         security=SECURITY,
         guards=[HR_OR_OPS],
         summary="A job of the caller's organization",
+        responses=problems({404: "job_not_found"}),
     )
     async def read(
         self, session: NamedDependency[OrgSession], job_id: FromPath[uuid.UUID]
     ) -> JobOut:
         return await service.read_job(session, job_id)
 
-    @patch("/{job_id:uuid}", security=SECURITY, guards=[HR], summary="Change a job (admin, hr)")
+    @patch(
+        "/{job_id:uuid}",
+        security=SECURITY,
+        guards=[HR],
+        summary="Change a job (admin, hr)",
+        responses=problems({404: "job_not_found", 409: "job_closed"}),
+    )
     async def update(
         self,
         session: NamedDependency[OrgSession],
@@ -104,6 +112,7 @@ class JobsController(Controller):
         guards=[HR],
         status_code=HTTP_200_OK,
         summary="Close a job: no more applications (admin, hr)",
+        responses=problems({404: "job_not_found"}),
     )
     async def close(
         self, session: NamedDependency[OrgSession], job_id: FromPath[uuid.UUID]
@@ -116,6 +125,7 @@ class JobsController(Controller):
         guards=[HR],
         summary="New version of the screening criteria, tier and webhook (admin, hr)",
         description="`criteria` follows the published schema of screening.criteria.Criteria.",
+        responses=problems({404: "job_not_found"}),
     )
     async def put_criteria(
         self,
@@ -130,6 +140,7 @@ class JobsController(Controller):
         security=SECURITY,
         guards=[HR_OR_OPS],
         summary="Current criteria version",
+        responses=problems({404: "job_not_found, criteria_not_set"}),
     )
     async def get_criteria(
         self, session: NamedDependency[OrgSession], job_id: FromPath[uuid.UUID]
@@ -141,6 +152,7 @@ class JobsController(Controller):
         security=SECURITY,
         guards=[HR_OR_OPS],
         summary="Current shortlist: rank, score, reasoning, skills, contact",
+        responses=problems({404: "job_not_found"}),
     )
     async def shortlist(
         self, session: NamedDependency[OrgSession], job_id: FromPath[uuid.UUID]
@@ -153,6 +165,7 @@ class JobsController(Controller):
         guards=[HR_OR_OPS],
         status_code=HTTP_202_ACCEPTED,
         summary="Re-score stale applications, then rebuild the shortlist (a task)",
+        responses=problems({404: "job_not_found"}),
     )
     async def rebuild(
         self,
@@ -170,7 +183,11 @@ class TasksController(Controller):
     security = SECURITY
     guards = [HR_OR_OPS]
 
-    @get("/{task_id:str}", summary="State of a task (queued, running, succeeded, failed)")
+    @get(
+        "/{task_id:str}",
+        summary="State of a task (queued, running, succeeded, failed)",
+        responses=problems({404: "task_not_found"}),
+    )
     async def read(
         self,
         session: NamedDependency[OrgSession],

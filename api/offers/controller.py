@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from api.offers import service
 from api.offers.schemas import OfferIn, OfferOut, OfferStatus
+from api.openapi import problems
 from api.security import DEPENDENCIES, HR, SECURITY, OrgSession, allow
 from core.domain import Role
 
@@ -27,6 +28,13 @@ class OffersController(Controller):
         "",
         guards=[HR],
         summary="Offer for an application in interview/offer (emits offers.created)",
+        responses=problems(
+            {
+                404: "application_not_found",
+                409: "application_not_in_interview, offer_pending, illegal_transition",
+                422: "expiry_in_past",
+            }
+        ),
     )
     async def create(
         self, session: NamedDependency[OrgSession], data: JSONBody[OfferIn]
@@ -44,7 +52,12 @@ class OffersController(Controller):
             session, {"status": status, "application_id": application_id}
         )
 
-    @get("/{offer_id:uuid}", guards=[_READERS], summary="One offer")
+    @get(
+        "/{offer_id:uuid}",
+        guards=[_READERS],
+        summary="One offer",
+        responses=problems({404: "offer_not_found"}),
+    )
     async def read(
         self, session: NamedDependency[OrgSession], offer_id: FromPath[uuid.UUID]
     ) -> OfferOut:
@@ -55,6 +68,12 @@ class OffersController(Controller):
         guards=[HR],
         status_code=HTTP_200_OK,
         summary="Record acceptance (the application becomes hired)",
+        responses=problems(
+            {
+                404: "offer_not_found",
+                409: "offer_not_pending, illegal_transition, concurrent_update",
+            }
+        ),
     )
     async def accept(
         self, session: NamedDependency[OrgSession], offer_id: FromPath[uuid.UUID]
@@ -66,6 +85,7 @@ class OffersController(Controller):
         guards=[HR],
         status_code=HTTP_200_OK,
         summary="Record that the candidate declined",
+        responses=problems({404: "offer_not_found", 409: "offer_not_pending"}),
     )
     async def decline(
         self, session: NamedDependency[OrgSession], offer_id: FromPath[uuid.UUID]
@@ -77,6 +97,7 @@ class OffersController(Controller):
         guards=[HR],
         status_code=HTTP_200_OK,
         summary="Expire a pending offer now",
+        responses=problems({404: "offer_not_found", 409: "offer_not_pending"}),
     )
     async def expire(
         self, session: NamedDependency[OrgSession], offer_id: FromPath[uuid.UUID]
