@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 
 from core.settings import Settings
 
@@ -29,9 +29,36 @@ RUN_MAINTENANCE = "run_maintenance"
 NAMESPACE = "dramatiq"
 
 
+class _RequeueingConsumer(_RedisConsumer):  # type: ignore[misc]
+    """Dramatiq's Redis consumer, which also puts back on the queue, when its worker stops, the
+    messages it prefetched but never handed out.
+
+    Without this they stay in the stopped worker's ack set until its heartbeat expires and
+    another worker's maintenance requeues them: a graceful stop would hold them for seconds
+    or, with no worker left, indefinitely.
+    """
+
+    def close(self) -> None:
+        cached, self.message_cache = self.message_cache, []
+        ids = [
+            dramatiq.Message.decode(data).options["redis_message_id"]
+            for data in cached
+            if data is not None
+        ]
+        if ids:
+            self.broker.do_requeue(self.queue_name, *ids)
+
+
+class _Broker(RedisBroker):
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return _RequeueingConsumer
+
+
 def create_broker(settings: Settings) -> RedisBroker:
-    """A Redis broker tuned so a killed worker's messages come back within seconds."""
-    return RedisBroker(  # type: ignore[no-untyped-call]
+    """A Redis broker tuned so a killed worker's messages come back within seconds, and a
+    stopped worker's prefetched ones at once."""
+    return _Broker(  # type: ignore[no-untyped-call]
         url=settings.effective_redis_url,
         namespace=NAMESPACE,
         heartbeat_timeout=settings.queue_heartbeat_timeout_ms,

@@ -47,8 +47,10 @@ class Child:
         return self.proc.poll() is None
 
     def stop(self, timeout_s: float = 20) -> None:
+        """SIGTERM to the child alone (a Dramatiq worker passes it on to its own processes,
+        and exits at once on a second one), then SIGKILL to its group after ``timeout_s``."""
         if self.alive():
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            os.kill(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:

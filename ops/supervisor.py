@@ -47,9 +47,19 @@ class _Process:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def signal(self, sig: int) -> None:
+    def terminate(self) -> None:
+        """SIGTERM to Dramatiq's main process alone: it passes it on to its worker process.
+
+        Not to the whole group: a worker process that gets a second SIGTERM (ours, then its
+        parent's) exits at once, and the messages in hand stay unacknowledged.
+        """
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
+            os.kill(self.proc.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL to the process and its worker processes."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 class Supervisor:
@@ -123,7 +133,7 @@ class Supervisor:
             self._reap_stopping()
             time.sleep(0.1)
         for proc in self.stopping:
-            proc.signal(signal.SIGKILL)
+            proc.kill()
             proc.proc.wait(5)
         self.stopping.clear()
         with contextlib.suppress(redis.RedisError):
@@ -139,7 +149,7 @@ class Supervisor:
     def _stop(self, proc: _Process) -> None:
         log.info("pool process stopping", extra={"pool": proc.pool, "pid": proc.pid})
         proc.stopping_since = time.monotonic()
-        proc.signal(signal.SIGTERM)
+        proc.terminate()
         self.stopping.append(proc)
 
     def _reap_stopping(self) -> None:
@@ -152,7 +162,7 @@ class Supervisor:
                     "pool process ignored SIGTERM; killing",
                     extra={"pool": proc.pool, "pid": proc.pid},
                 )
-                proc.signal(signal.SIGKILL)
+                proc.kill()
 
     def _report(self, counts: dict[str, int]) -> None:
         state = {

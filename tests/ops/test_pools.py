@@ -86,34 +86,43 @@ def test_supervisor_follows_scaling_and_every_message_is_processed_or_back_on_th
         wait_for(lambda: _actual(redis_client, services_up, group) == 3, 60, "three workers")
         print(f"scaled 1 → 3 in {time.monotonic() - started:.1f}s")
 
-        # Unknown application ids: each parse is a real no-op run of the actor.
+        pools.scale(redis_client, services_up, {"parse": 0}, group)
+        wait_for(lambda: _actual(redis_client, services_up, group) == 0, 60, "no workers")
+
+        # Unknown application ids: each parse is a real no-op run of the actor. Queued while
+        # no worker runs, so the scale-down below lands with most of them still to do.
         broker = create_broker(services_up)
         ids = [
             enqueue(broker, PARSE, PARSE_APPLICATION, str(uuid.uuid4())).options[
                 "redis_message_id"  # the message's key in Redis (not its message_id)
             ]
-            for _ in range(3000)
+            for _ in range(3_000)
         ]
+
+        def left() -> int:
+            return sum(body is not None for body in redis_client.hmget("dramatiq:parse.msgs", ids))
+
+        pools.scale(redis_client, services_up, {"parse": 3}, group)
+        wait_for(lambda: left() <= len(ids) - 200, 60, "the workers to get going")
         pools.scale(redis_client, services_up, {"parse": 0}, group)
         wait_for(lambda: _actual(redis_client, services_up, group) == 0, 60, "no workers")
 
-        # Stopped gracefully: whatever is not done is waiting on the queue, not held by a
-        # stopped worker.
-        pending = {
-            m
-            for m, body in zip(ids, redis_client.hmget("dramatiq:parse.msgs", ids), strict=True)
-            if body is not None
-        }
-        queued = {m.decode() for m in redis_client.lrange("dramatiq:parse", 0, -1)}
-        assert pending <= queued
-        print(f"{len(pending)} of {len(ids)} messages waited on the queue at scale-down")
+        # Stopped gracefully: whatever is not done goes back on the queue, not held by a
+        # stopped worker. A worker leaves the registry as its shutdown starts, so its last
+        # messages may still be finishing or being requeued: wait for that to settle. With no
+        # worker left, nothing else could move a message held by a killed one.
+        def settled() -> tuple[set[str]] | None:
+            bodies = redis_client.hmget("dramatiq:parse.msgs", ids)
+            pending = {m for m, body in zip(ids, bodies, strict=True) if body is not None}
+            queued = {m.decode() for m in redis_client.lrange("dramatiq:parse", 0, -1)}
+            return (pending,) if pending <= queued else None
 
-        pools.scale(redis_client, services_up, {"parse": 1}, group)
-        wait_for(
-            lambda: not any(redis_client.hmget("dramatiq:parse.msgs", ids)),
-            120,
-            "every message processed",
-        )
+        (pending,) = wait_for(settled, 30, "every unfinished message back on the queue")
+        print(f"{len(pending)} of {len(ids)} messages waited on the queue at scale-down")
+        assert pending, "every message was done before the scale-down: nothing was tested"
+
+        pools.scale(redis_client, services_up, {"parse": 3}, group)
+        wait_for(lambda: left() == 0, 180, "every message processed")
         assert not any(redis_client.zmscore("dramatiq:parse.XQ", ids) or [])
     finally:
         supervisor.stop(60)
