@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -30,6 +32,23 @@ def create_pool(settings: Settings, *, name: str = "pvara", **kwargs: Any) -> Po
     )
     pool.open(wait=True, timeout=30)
     return pool
+
+
+def lazy_pool(pool: Pool | Callable[[], Pool]) -> Callable[[], Pool]:
+    """``pool``, or the one ``pool()`` makes on the first call (once, thread-safe): a process
+    that never needs PostgreSQL never connects."""
+    if isinstance(pool, ConnectionPool):
+        return lambda: pool
+    made: list[Pool] = []
+    lock = threading.Lock()
+
+    def get() -> Pool:
+        with lock:
+            if not made:
+                made.append(pool())
+            return made[0]
+
+    return get
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> DictConnection:

@@ -22,7 +22,6 @@ Amounts are integers of 1e-8 USD (the ledger's scale), exact in Lua's doubles up
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -32,9 +31,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import redis
-from psycopg_pool import ConnectionPool
 
-from core.db import Pool
+from core.db import Pool, lazy_pool
 from screening.ledger import spent_usd
 
 Period = Literal["day", "month"]
@@ -202,8 +200,7 @@ class Budget:
         self._ttl_ms = int(reservation_ttl_s * 1000)
         self._namespace = namespace
         self._clock = clock
-        self._pool = pool
-        self._pool_lock = threading.Lock()
+        self._pool = lazy_pool(pool) if pool is not None else None
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
 
@@ -272,7 +269,8 @@ class Budget:
 
     def _ledger_spent(self, buckets: Sequence[Bucket], at: datetime) -> list[int]:
         """What the ledger holds for each bucket in its period around ``at``, in units."""
-        with self._db().connection() as conn:
+        assert self._pool is not None  # only unseeded buckets get here, and only with a pool
+        with self._pool().connection() as conn:
             return [
                 _units(
                     spent_usd(
@@ -284,14 +282,6 @@ class Budget:
                 )
                 for b in buckets
             ]
-
-    def _db(self) -> Pool:
-        if not isinstance(self._pool, ConnectionPool):
-            with self._pool_lock:
-                if not isinstance(self._pool, ConnectionPool):
-                    assert self._pool is not None
-                    self._pool = self._pool()
-        return self._pool
 
     def _keys(self, buckets: list[Bucket], at: datetime) -> tuple[str, ...]:
         keys: list[str] = []

@@ -7,12 +7,11 @@ configured). :func:`use_router` swaps it (tests, the demo).
 
 from __future__ import annotations
 
-import functools
 import threading
 
 import redis
 
-from core.db import Pool, create_pool
+from core.db import Pool, create_pool, lazy_pool
 from core.settings import Settings, get_settings
 from screening.breaker import CircuitBreaker
 from screening.budget import Budget
@@ -53,7 +52,7 @@ def build_router(
     """A router wired to the settings' providers, prices, Redis budgets and circuits."""
     client = client or redis.Redis.from_url(settings.effective_redis_url)
     # Limit overrides and ledger seeding share one small pool, made on first use.
-    database = pool or functools.cache(
+    database = pool or lazy_pool(
         lambda: create_pool(settings, name="screening", min_size=0, max_size=2)
     )
     limits = BudgetLimits(default_limits(settings.llm_budgets), database)

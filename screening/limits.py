@@ -9,9 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
-from psycopg_pool import ConnectionPool
-
-from core.db import Pool
+from core.db import Pool, lazy_pool
 from screening.budget import PERIODS, Period
 
 _OVERRIDES_SQL = """
@@ -49,7 +47,7 @@ class BudgetLimits:
         self, defaults: Limits, pool: Pool | Callable[[], Pool] | None, *, cache_s: float = 30.0
     ) -> None:
         self._defaults = dict(defaults)
-        self._pool = pool
+        self._pool = lazy_pool(pool) if pool is not None else None
         self._cache_s = cache_s
         self._cache: dict[uuid.UUID, tuple[float, Limits]] = {}
         self._lock = threading.Lock()
@@ -63,11 +61,7 @@ class BudgetLimits:
         if cached is not None and cached[0] > now:
             return cached[1]
         limits = dict(self._defaults)
-        if not isinstance(self._pool, ConnectionPool):
-            with self._lock:
-                if not isinstance(self._pool, ConnectionPool):
-                    self._pool = self._pool()
-        with self._pool.connection() as conn:
+        with self._pool().connection() as conn:
             for row in conn.execute(_OVERRIDES_SQL, (organization_id,)):
                 limits[(row["provider"], row["period"])] = Decimal(row["limit_usd"])
         with self._lock:
