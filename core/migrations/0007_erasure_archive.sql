@@ -4,6 +4,17 @@
 -- pg_temp is searched last and catalogs are qualified, so the caller's temporary tables
 -- cannot stand in for anything the function reads.
 
+-- The application partitions retention moved to the archive schema.
+CREATE FUNCTION pvara_archived_applications()
+RETURNS TABLE (relname name)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.relname FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'archive' AND c.relkind = 'r' AND c.relname LIKE 'applications\_%'
+$$;
+
 CREATE FUNCTION pvara_erase_archived_applications(p_cnic text, p_erased text)
 RETURNS TABLE (resume_blob_key text)
 LANGUAGE plpgsql SECURITY DEFINER
@@ -17,9 +28,7 @@ BEGIN
         RAISE EXCEPTION 'pvara.organization_id is not set';
     END IF;
     FOR part IN
-        SELECT c.relname FROM pg_catalog.pg_class c
-          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'archive' AND c.relkind = 'r' AND c.relname LIKE 'applications\_%'
+        SELECT relname FROM public.pvara_archived_applications()
     LOOP
         RETURN QUERY EXECUTE format(
             'WITH erased AS (
@@ -56,9 +65,7 @@ BEGIN
     RETURN QUERY SELECT DISTINCT a.resume_blob_key FROM public.applications a
                   WHERE a.resume_blob_key = ANY(p_keys);
     FOR part IN
-        SELECT c.relname FROM pg_catalog.pg_class c
-          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'archive' AND c.relkind = 'r' AND c.relname LIKE 'applications\_%'
+        SELECT relname FROM public.pvara_archived_applications()
     LOOP
         RETURN QUERY EXECUTE format(
             'SELECT DISTINCT resume_blob_key FROM archive.%I WHERE resume_blob_key = ANY($1)',
