@@ -284,6 +284,13 @@ class Settings(BaseSettings):
         default=1, ge=0, description="GPUs kept running for Ollama (cost projection)."
     )
 
+    # --- data sets (benchmarks, taxonomy build) ----------------------------------------------
+    datasets_dir: Path | None = Field(
+        default=None,
+        description="Folder of the shared data sets (taxonomy sources, FERR, skill spans);"
+        " default: ../shared/datasets beside the repository, else /work/shared/datasets.",
+    )
+
     # --- secrets ----------------------------------------------------------------------------
     id_secret: SecretStr = Field(
         default=SecretStr("dev-id-secret-change-me"),
@@ -321,6 +328,13 @@ class Settings(BaseSettings):
     @property
     def effective_blob_dir(self) -> Path:
         return self.blob_dir or self.home / "blobs"
+
+    @property
+    def effective_datasets_dir(self) -> Path:
+        if self.datasets_dir is not None:
+            return self.datasets_dir
+        beside = PROJECT_ROOT.parent / "shared" / "datasets"
+        return beside if beside.is_dir() else Path("/work/shared/datasets")
 
     @property
     def effective_public_url(self) -> str:

@@ -1,0 +1,125 @@
+"""Words and phrases as the taxonomy index sees them: tokens, stems, and n-gram lookup.
+
+One normalisation serves both the index build and the screener, so a phrase written in ESCO
+("bookkeeping", "manage budgets") and the same words in a résumé ("Bookkeeping", "managed the
+budget") meet on the same key: lower case, word characters only, each word reduced to its
+Snowball English stem, joined by single spaces.
+
+Finding phrases is a token n-gram lookup into a dict (no regex per phrase): for every word
+that starts some phrase, the longest run of following words that is a key wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+
+import Stemmer
+
+# Words, keeping "c++", "c#" and "f#" whole; an apostrophe's "s" is dropped.
+_WORD_RE = re.compile(r"[^\W_]+(?:\+\+|#)?", re.UNICODE)
+_POSSESSIVE = frozenset({"s"})
+
+#: Function words: never a phrase on their own, never the first or last word of one.
+STOPWORDS = frozenset(
+    """a about above after all also an and any are as at be been being both but by can
+    could did do does doing during each etc for from had has have having he her his how i
+    if in into is it its me more most my no nor not of off on once only or other our out
+    over own same she should so some such than that the their them then there these they
+    this those through to too under until up very was we were what when where which while
+    who whom why will with would you your""".split()
+)
+
+
+@cache
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english", 100_000)
+
+
+def words(text: str) -> list[tuple[str, int, int]]:
+    """``(lower-case word, start, end)`` for every word of ``text``."""
+    found = []
+    for match in _WORD_RE.finditer(text):
+        word = match.group().lower()
+        if word in _POSSESSIVE and match.start() > 0 and text[match.start() - 1] in "'’":
+            continue
+        found.append((word, match.start(), match.end()))
+    return found
+
+
+def stems(tokens: Iterable[str]) -> list[str]:
+    """The Snowball English stem of each lower-case word."""
+    result: list[str] = _stemmer().stemWords(list(tokens))
+    return result
+
+
+def phrase_key(text: str) -> str:
+    """The lookup key of a phrase: its words' stems joined by single spaces."""
+    return " ".join(stems(w for w, _, _ in words(text)))
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """A text cut into words: stems and where each word was written."""
+
+    stems: list[str]
+    starts: list[int]
+    ends: list[int]
+
+    @classmethod
+    def of(cls, text: str) -> Tokens:
+        """Tokenise ``text``."""
+        found = words(text)
+        return cls(stems([w for w, _, _ in found]), [s for _, s, _ in found], [e for *_, e in found])
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseHit:
+    """A phrase found in a text: its key, the words it spans and the characters."""
+
+    key: str
+    first: int  # index of the first word
+    last: int  # index past the last word
+    start: int
+    end: int
+
+
+class PhraseTable:
+    """Longest-match lookup of stemmed phrases over a tokenised text.
+
+    Args:
+        keys: the phrase keys (see :func:`phrase_key`).
+    """
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        longest: dict[str, int] = {}
+        for key in keys:
+            parts = key.split(" ")
+            if len(parts) > longest.get(parts[0], 0):
+                longest[parts[0]] = len(parts)
+        self._longest = longest
+
+    def find(self, tokens: Tokens, table: Mapping[str, object]) -> Iterator[PhraseHit]:
+        """Non-overlapping hits of ``table``'s keys in ``tokens``, left to right, longest first."""
+        stems_, longest = tokens.stems, self._longest
+        count = len(stems_)
+        i = 0
+        while i < count:
+            most = longest.get(stems_[i])
+            if most is None:
+                i += 1
+                continue
+            for length in range(min(most, count - i), 0, -1):
+                key = stems_[i] if length == 1 else " ".join(stems_[i : i + length])
+                if key in table:
+                    last = i + length
+                    yield PhraseHit(key, i, last, tokens.starts[i], tokens.ends[last - 1])
+                    i = last
+                    break
+            else:
+                i += 1
