@@ -62,6 +62,7 @@ class SourceMissingError(RuntimeError):
 class _Concept:
     label: str
     kind: str
+    reuse: str = ""  # ESCO reuse level: transversal, cross-sector, sector-/occupation-specific
     broader: set[str] = field(default_factory=set)  # source keys
     phrases: set[str] = field(default_factory=set)  # raw labels
 
@@ -167,7 +168,9 @@ def _read_esco(
                 continue
             kind = _ESCO_KIND.get(row["skillType"], "skill")
             labels = _labels(row["preferredLabel"], row["altLabels"], row["hiddenLabels"])
-            concepts[row["conceptUri"]] = _Concept(row["preferredLabel"], kind, phrases=labels)
+            concepts[row["conceptUri"]] = _Concept(
+                row["preferredLabel"], kind, row["reuseLevel"], phrases=labels
+            )
             corpus.append(" ".join([*labels, row["description"]]))
         for row in _csv_rows(archive, "skillGroups_en.csv"):
             labels = _labels(row["preferredLabel"], row["altLabels"])
@@ -272,7 +275,7 @@ def _assemble(
     for key in sorted(concepts):
         concept = concepts[key]
         broader = sorted(concept_ids[b] for b in concept.broader)
-        concept_rows.append(_row(concept.label, concept.kind, _ids(broader)))
+        concept_rows.append(_row(concept.label, concept.kind, concept.reuse, _ids(broader)))
         for label in concept.phrases:
             phrase = phrase_key(label)
             if _usable_phrase(phrase):

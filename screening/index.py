@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Concept:
     id: int
     label: str
     kind: str  # skill, knowledge, group, tech, tech_group, tool, tool_group
+    reuse: str  # ESCO reuse level (transversal, cross-sector, …), "" for O*NET
     broader: tuple[int, ...]
 
 
@@ -90,6 +92,7 @@ class TaxonomyIndex:
         self._occupations: dict[int, Occupation] = {}
         self._narrower: dict[int, tuple[int, ...]] | None = None
         self._occupations_of: dict[int, tuple[int, ...]] | None = None
+        self._all_keys: str | None = None
 
     @classmethod
     def load(cls, path: Path = DEFAULT_INDEX_PATH) -> TaxonomyIndex:
@@ -122,9 +125,12 @@ class TaxonomyIndex:
         return _ids(self._title_phrases.get(key, ""))
 
     def skill_keys_containing(self, key: str) -> list[str]:
-        """Skill phrase keys holding ``key``'s words as a run ("supply chain" → "manage supply chain")."""
-        padded = f" {key} "
-        return [k for k in self._skill_phrases if padded in f" {k} " and k != key]
+        """Skill phrase keys holding ``key``'s words as a run ("suppli chain" → "manag suppli
+        chain"), found by one scan of all keys joined in a text (built on first use)."""
+        if self._all_keys is None:
+            self._all_keys = "\n" + "\n".join(self._skill_phrases) + "\n"
+        pattern = re.compile(rf"^(?:[^\n]* )?{re.escape(key)}(?: [^\n]*)?$", re.MULTILINE)
+        return [m.group() for m in pattern.finditer(self._all_keys) if m.group() != key]
 
     def idf(self, stem: str) -> float:
         """BM25 idf of a stem over the taxonomy's texts (rare stems weigh most)."""
@@ -136,8 +142,9 @@ class TaxonomyIndex:
         """The concept with this id."""
         found = self._concepts.get(concept_id)
         if found is None:
-            label, kind, broader = self._concept_rows[concept_id].split("\t")
-            found = self._concepts[concept_id] = Concept(concept_id, label, kind, _ids(broader))
+            label, kind, reuse, broader = self._concept_rows[concept_id].split("\t")
+            found = Concept(concept_id, label, kind, reuse, _ids(broader))
+            self._concepts[concept_id] = found
         return found
 
     def narrower(self, concept_id: int) -> tuple[int, ...]:

@@ -50,8 +50,16 @@ def words(text: str) -> list[tuple[str, int, int]]:
 
 
 def stems(tokens: Iterable[str]) -> list[str]:
-    """The Snowball English stem of each lower-case word."""
-    result: list[str] = _stemmer().stemWords(list(tokens))
+    """The Snowball English stem of each lower-case word.
+
+    Agent nouns in "-ant" keep their own stem: Snowball would make an "accountant" an
+    "account" and a "consultant" a "consult", which a screener must not confuse.
+    """
+    words_ = list(tokens)
+    result: list[str] = _stemmer().stemWords(words_)
+    for i, word in enumerate(words_):
+        if word.endswith(("ant", "ants")) and len(word) > 6:
+            result[i] = word.removesuffix("s")
     return result
 
 
