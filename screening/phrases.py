@@ -33,6 +33,9 @@ STOPWORDS = frozenset(
 )
 
 
+_AGENT_ENDINGS = ("er", "ers", "or", "ors", "ant", "ants")
+
+
 @cache
 def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english", 100_000)
@@ -52,13 +55,14 @@ def words(text: str) -> list[tuple[str, int, int]]:
 def stems(tokens: Iterable[str]) -> list[str]:
     """The Snowball English stem of each lower-case word.
 
-    Agent nouns in "-ant" keep their own stem: Snowball would make an "accountant" an
-    "account" and a "consultant" a "consult", which a screener must not confuse.
+    Agent nouns ("-er", "-or", "-ant") keep their own stem, only their plural dropped:
+    Snowball would make a "manager" "management", an "installer" an "installation" and an
+    "accountant" an "account", and a screener must tell a job title from an activity.
     """
     words_ = list(tokens)
     result: list[str] = _stemmer().stemWords(words_)
     for i, word in enumerate(words_):
-        if word.endswith(("ant", "ants")) and len(word) > 6:
+        if len(word) >= 5 and word.endswith(_AGENT_ENDINGS):
             result[i] = word.removesuffix("s")
     return result
 

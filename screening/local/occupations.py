@@ -20,7 +20,8 @@ from screening.local.resume import Resume
 from screening.phrases import Tokens
 
 PREFIX_CLOSENESS = {4: 1.0, 3: 0.6, 2: 0.35, 1: 0.1, 0: 0.0}
-MAX_TITLE_WORDS = 10  # a longer line is prose, not a title
+MAX_TITLE_WORDS = 8  # a longer line is prose, not a title
+TITLE_SHARE = 0.5  # titles must make up this much of a line's words for it to be a title
 MAX_ROLE_TITLE_OFFSET = 8  # lines after a role's dates where its title may stand
 INFERRED_OCCUPATIONS = 5
 
@@ -116,19 +117,26 @@ def _normalised(groups: dict[str, float], labels: list[str], source: str) -> Job
 
 
 def candidate_titles(resume: Resume, index: TaxonomyIndex) -> list[TitleHit]:
-    """Titles on title-like lines: the headline, and short lines at the top of a role."""
-    hits: list[TitleHit] = []
-    line_words: dict[int, int] = {}
+    """Titles on title-like lines: the headline, and short lines at the top of a role.
+
+    A line is title-like when it is short, does not end a sentence, and titles make up at
+    least half of its words ("Senior Tax Accountant", "Hostess and waitress").
+    """
+    by_line: dict[int, list[tuple[int, frozenset[int]]]] = defaultdict(list)
     for hit in index.title_table.find(resume.tokens, index.title_phrases):
         line = resume.token_lines[hit.first]
-        if line not in line_words:
-            line_words[line] = len(resume.lines[line].split())
-        if line_words[line] > MAX_TITLE_WORDS:
+        by_line[line].append((hit.last - hit.first, frozenset(index.occupations_for(hit.key))))
+    hits: list[TitleHit] = []
+    for line, found in sorted(by_line.items()):
+        text = resume.lines[line].strip()
+        words = len(Tokens.of(text))
+        if not words or words > MAX_TITLE_WORDS or text.endswith("."):
+            continue
+        if sum(n for n, _ in found) < TITLE_SHARE * words:
             continue
         weight = _title_weight(resume, line)
         if weight:
-            occupations = frozenset(index.occupations_for(hit.key))
-            hits.append(TitleHit(line, occupations, weight))
+            hits.extend(TitleHit(line, occupations, weight) for _, occupations in found)
     return hits
 
 

@@ -91,7 +91,8 @@ class Resolver:
         keys = (key, phrase_key(key.replace(" ", ""))) if " " in key else (key,)
         keys = tuple(k for k in keys if k)
         concepts = {c for k in keys for c in index.skills_for(k)}
-        occupations = frozenset(index.occupations_for(key))
+        # A name that is a skill is a skill; one that only names occupations is a job title.
+        occupations = frozenset() if concepts else frozenset(index.occupations_for(key))
         related: dict[int, float] = {}
         for concept in concepts:
             for near, credit in index.related(concept).items():

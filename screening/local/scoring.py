@@ -11,7 +11,7 @@ must-have       40      weighted mean credit of the must-have skills (see ``skil
 nice-to-have    10      the same over nice-to-have skills
 occupation      20      the closest title held vs the job's occupation (``occupations``);
                         10 when the occupation is only inferred from the skills
-relevance       15      BM25 of the résumé for the job's words, over its ceiling, ×2, ≤ 1
+relevance       15      BM25 of the résumé for the job's words, over its ceiling, ×1.5, ≤ 1
 experience      10      min(1, total years / min_experience_years), 0.3 if nothing is dated
 education       10      1 at or above the required level, 0.5 one below, 0.25 unknown
 location        10      1 if any preferred location (e.g. "Remote") appears, else 0
@@ -48,7 +48,7 @@ WEIGHTS = {
     "location": 10.0,
 }
 INFERRED_OCCUPATION_SHARE = 0.5  # of the occupation weight, when read from skills only
-RELEVANCE_SCALE = 2.0
+RELEVANCE_SCALE = 1.5  # most of the job's words, a few times each, is fully relevant
 DISQUALIFIED_CAP = 20.0
 FLAG_INJECTION = "possible_prompt_injection"
 
