@@ -12,7 +12,7 @@ that starts some phrase, the longest run of following words that is a key wins.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -43,12 +43,16 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def words(text: str) -> list[tuple[str, int, int]]:
     """``(lower-case word, start, end)`` for every word of ``text``."""
-    found = []
-    for match in _WORD_RE.finditer(text):
-        word = match.group().lower()
-        if word in _POSSESSIVE and match.start() > 0 and text[match.start() - 1] in "'’":
-            continue
-        found.append((word, match.start(), match.end()))
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters grow when lower-cased: keep offsets
+        lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    found = [(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(lowered)]
+    if any(w == "s" for w, _, _ in found):
+        found = [
+            item
+            for item in found
+            if not (item[0] == "s" and item[1] > 0 and text[item[1] - 1] in "'’")
+        ]
     return found
 
 
@@ -110,28 +114,39 @@ class PhraseTable:
 
     def __init__(self, keys: Iterable[str]) -> None:
         longest: dict[str, int] = {}
+        pairs: set[str] = set()
         for key in keys:
-            parts = key.split(" ")
-            if len(parts) > longest.get(parts[0], 0):
-                longest[parts[0]] = len(parts)
+            parts = key.split(" ", 2)
+            if len(parts) > 1:
+                pairs.add(f"{parts[0]} {parts[1]}")
+            size = key.count(" ") + 1
+            if size > longest.get(parts[0], 0):
+                longest[parts[0]] = size
         self._longest = longest
+        # The first two words of every longer phrase: most words start none, so most
+        # positions try one lookup instead of one per possible length.
+        self._pairs = pairs
 
-    def find(self, tokens: Tokens, table: Mapping[str, object]) -> Iterator[PhraseHit]:
+    def find(self, tokens: Tokens, table: Mapping[str, object]) -> list[PhraseHit]:
         """Non-overlapping hits of ``table``'s keys in ``tokens``, left to right, longest first."""
-        stems_, longest = tokens.stems, self._longest
+        stems_, longest, pairs = tokens.stems, self._longest, self._pairs
         count = len(stems_)
+        hits: list[PhraseHit] = []
         i = 0
         while i < count:
             most = longest.get(stems_[i])
             if most is None:
                 i += 1
                 continue
+            if most > 1 and (i + 1 == count or f"{stems_[i]} {stems_[i + 1]}" not in pairs):
+                most = 1
             for length in range(min(most, count - i), 0, -1):
                 key = stems_[i] if length == 1 else " ".join(stems_[i : i + length])
                 if key in table:
                     last = i + length
-                    yield PhraseHit(key, i, last, tokens.starts[i], tokens.ends[last - 1])
+                    hits.append(PhraseHit(key, i, last, tokens.starts[i], tokens.ends[last - 1]))
                     i = last
                     break
             else:
                 i += 1
+        return hits

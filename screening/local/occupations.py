@@ -129,7 +129,7 @@ def candidate_titles(resume: Resume, index: TaxonomyIndex) -> list[TitleHit]:
     hits: list[TitleHit] = []
     for line, found in sorted(by_line.items()):
         text = resume.lines[line].strip()
-        words = len(Tokens.of(text))
+        words = resume.words_on(line)
         if not words or words > MAX_TITLE_WORDS or text.endswith("."):
             continue
         if sum(n for n, _ in found) < TITLE_SHARE * words:

@@ -100,6 +100,11 @@ class Resume:
     words: int = 0
     claims: dict[int, list[tuple[int, int, float]]] = field(default_factory=dict)
 
+    def words_on(self, line: int) -> int:
+        """How many words a line holds."""
+        first = bisect.bisect_left(self.token_lines, line)
+        return bisect.bisect_right(self.token_lines, line, first) - first
+
     def line_of(self, offset: int) -> int:
         """The line holding a character offset."""
         return bisect.bisect_right(self.starts, offset) - 1
