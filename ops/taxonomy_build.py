@@ -167,17 +167,21 @@ def _read_esco(
             if row["status"] != "released":
                 continue
             kind = _ESCO_KIND.get(row["skillType"], "skill")
-            labels = _labels(row["preferredLabel"], row["altLabels"], row["hiddenLabels"])
+            # Hidden labels are search aids (misspellings, odd senses: "experience" for
+            # "think creatively"), not what people write.
+            labels = _labels(row["preferredLabel"], row["altLabels"])
             concepts[row["conceptUri"]] = _Concept(
                 row["preferredLabel"], kind, row["reuseLevel"], phrases=labels
             )
             corpus.append(" ".join([*labels, row["description"]]))
         for row in _csv_rows(archive, "skillGroups_en.csv"):
             labels = _labels(row["preferredLabel"], row["altLabels"])
-            concepts[row["conceptUri"]] = _Concept(row["preferredLabel"], "group", phrases=labels)
+            # A one-word group label ("skills", "knowledge") names no skill in a text.
+            named = {label for label in labels if " " in label.strip()}
+            concepts[row["conceptUri"]] = _Concept(row["preferredLabel"], "group", phrases=named)
             corpus.append(" ".join([*labels, row["description"]]))
         for row in _csv_rows(archive, "occupations_en.csv"):
-            titles = _labels(row["preferredLabel"], row["altLabels"], row["hiddenLabels"])
+            titles = _labels(row["preferredLabel"], row["altLabels"])
             code = row["iscoGroup"][:4]
             occupations[row["conceptUri"]] = _Occupation(
                 row["preferredLabel"], code, "esco", titles=titles

@@ -71,9 +71,23 @@ def stems(tokens: Iterable[str]) -> list[str]:
     return result
 
 
+def light(word: str) -> str:
+    """A lower-case word without its plural ending ("companies" → "company")."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 def phrase_key(text: str) -> str:
-    """The lookup key of a phrase: its words' stems joined by single spaces."""
-    return " ".join(stems(w for w, _, _ in words(text)))
+    """The lookup key of a phrase: its words' stems joined by single spaces; a single word
+    only loses its plural ending (alone, a stem conflates too much: Snowball makes
+    "experience" and "experiment" one word)."""
+    found = [w for w, _, _ in words(text)]
+    if len(found) == 1:
+        return light(found[0])
+    return " ".join(stems(found))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +95,7 @@ class Tokens:
     """A text cut into words: stems and where each word was written."""
 
     stems: list[str]
+    lights: list[str]  # the words without plural endings (one-word phrase keys)
     starts: list[int]
     ends: list[int]
 
@@ -88,7 +103,13 @@ class Tokens:
     def of(cls, text: str) -> Tokens:
         """Tokenise ``text``."""
         found = words(text)
-        return cls(stems([w for w, _, _ in found]), [s for _, s, _ in found], [e for *_, e in found])
+        lowered = [w for w, _, _ in found]
+        return cls(
+            stems(lowered),
+            [light(w) for w in lowered],
+            [s for _, s, _ in found],
+            [e for *_, e in found],
+        )
 
     def __len__(self) -> int:
         return len(self.stems)
@@ -106,10 +127,10 @@ class PhraseHit:
 
 
 class PhraseTable:
-    """Longest-match lookup of stemmed phrases over a tokenised text.
+    """Longest-match lookup of phrase keys (see :func:`phrase_key`) over a tokenised text.
 
     Args:
-        keys: the phrase keys (see :func:`phrase_key`).
+        keys: the phrase keys.
     """
 
     def __init__(self, keys: Iterable[str]) -> None:
@@ -117,36 +138,38 @@ class PhraseTable:
         pairs: set[str] = set()
         for key in keys:
             parts = key.split(" ", 2)
-            if len(parts) > 1:
-                pairs.add(f"{parts[0]} {parts[1]}")
+            if len(parts) == 1:
+                continue
+            pairs.add(f"{parts[0]} {parts[1]}")
             size = key.count(" ") + 1
             if size > longest.get(parts[0], 0):
                 longest[parts[0]] = size
+        # Longer phrases by their first stem, and the first two stems of each: most words
+        # start none, so most positions cost one lookup.
         self._longest = longest
-        # The first two words of every longer phrase: most words start none, so most
-        # positions try one lookup instead of one per possible length.
         self._pairs = pairs
 
     def find(self, tokens: Tokens, table: Mapping[str, object]) -> list[PhraseHit]:
         """Non-overlapping hits of ``table``'s keys in ``tokens``, left to right, longest first."""
-        stems_, longest, pairs = tokens.stems, self._longest, self._pairs
+        stems_, lights, longest, pairs = tokens.stems, tokens.lights, self._longest, self._pairs
         count = len(stems_)
         hits: list[PhraseHit] = []
         i = 0
         while i < count:
-            most = longest.get(stems_[i])
-            if most is None:
-                i += 1
-                continue
-            if most > 1 and (i + 1 == count or f"{stems_[i]} {stems_[i + 1]}" not in pairs):
-                most = 1
-            for length in range(min(most, count - i), 0, -1):
-                key = stems_[i] if length == 1 else " ".join(stems_[i : i + length])
-                if key in table:
-                    last = i + length
-                    hits.append(PhraseHit(key, i, last, tokens.starts[i], tokens.ends[last - 1]))
-                    i = last
-                    break
-            else:
-                i += 1
+            most = longest.get(stems_[i], 0)
+            if most and i + 1 < count and f"{stems_[i]} {stems_[i + 1]}" in pairs:
+                for length in range(min(most, count - i), 1, -1):
+                    key = " ".join(stems_[i : i + length])
+                    if key in table:
+                        last = i + length
+                        hits.append(PhraseHit(key, i, last, tokens.starts[i], tokens.ends[last - 1]))
+                        i = last
+                        break
+                else:
+                    most = 0
+                if most:
+                    continue
+            if lights[i] in table:
+                hits.append(PhraseHit(lights[i], i, i + 1, tokens.starts[i], tokens.ends[i]))
+            i += 1
         return hits

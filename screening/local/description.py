@@ -122,7 +122,7 @@ def find_skills(text: str, taxonomy: Taxonomy, index: TaxonomyIndex) -> list[Fou
             _KIND_WEIGHT.get(c.kind, 1.0) * _REUSE_WEIGHT.get(c.reuse, 1.0) for c in concepts
         )
         if " " not in hit.key:
-            weight *= min(1.0, index.idf(hit.key) / _COMMON_IDF)
+            weight *= min(1.0, index.idf(tokens.stems[hit.first]) / _COMMON_IDF)
         spans.append((hit.start, hit.end, (text[hit.start : hit.end],), weight))
     spans.sort()
 

@@ -10,7 +10,9 @@ current role fully, older roles less (the same recency as skills).
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from screening.index import TaxonomyIndex
 from screening.local.resume import Resume
 from screening.phrases import Tokens
+from screening.phrases import words as _words
 
 PREFIX_CLOSENESS = {4: 1.0, 3: 0.6, 2: 0.35, 1: 0.1, 0: 0.0}
 MAX_TITLE_WORDS = 8  # a longer line is prose, not a title
@@ -116,27 +119,38 @@ def _normalised(groups: dict[str, float], labels: list[str], source: str) -> Job
     )
 
 
+_SEGMENT_RE = re.compile(r"\s[—–-]\s|[,|·()\t]|\s(?:at|@)\s", re.IGNORECASE)
+
+
 def candidate_titles(resume: Resume, index: TaxonomyIndex) -> list[TitleHit]:
     """Titles on title-like lines: the headline, and short lines at the top of a role.
 
-    A line is title-like when it is short, does not end a sentence, and titles make up at
-    least half of its words ("Senior Tax Accountant", "Hostess and waitress").
+    A line is cut into segments at commas, dashes and "at" ("Senior Tax Accountant, Acme —
+    2019 – present"); a segment is a title when it is short, does not end a sentence, and
+    titles make up at least half of its words.
     """
-    by_line: dict[int, list[tuple[int, frozenset[int]]]] = defaultdict(list)
+    by_line: dict[int, list[tuple[int, int, frozenset[int]]]] = defaultdict(list)
     for hit in index.title_table.find(resume.tokens, index.title_phrases):
         line = resume.token_lines[hit.first]
-        by_line[line].append((hit.last - hit.first, frozenset(index.occupations_for(hit.key))))
+        occupations = frozenset(index.occupations_for(hit.key))
+        by_line[line].append((hit.start, hit.last - hit.first, occupations))
     hits: list[TitleHit] = []
     for line, found in sorted(by_line.items()):
-        text = resume.lines[line].strip()
-        words = resume.words_on(line)
-        if not words or words > MAX_TITLE_WORDS or text.endswith("."):
-            continue
-        if sum(n for n, _ in found) < TITLE_SHARE * words:
+        text = resume.lines[line].rstrip()
+        if text.endswith(".") or resume.words_on(line) > 3 * MAX_TITLE_WORDS:
             continue
         weight = _title_weight(resume, line)
-        if weight:
-            hits.extend(TitleHit(line, occupations, weight) for _, occupations in found)
+        if not weight:
+            continue
+        base = resume.starts[line]
+        cuts = [0, *(m.end() for m in _SEGMENT_RE.finditer(text)), len(text) + 1]
+        for left, right in itertools.pairwise(cuts):
+            inside = [(n, occ) for start, n, occ in found if left <= start - base < right]
+            if not inside:
+                continue
+            words = len(_words(text[left:right]))
+            if words <= MAX_TITLE_WORDS and sum(n for n, _ in inside) >= TITLE_SHARE * words:
+                hits.extend(TitleHit(line, occ, weight) for _, occ in inside)
     return hits
 
 

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from screening.index import TaxonomyIndex
-from screening.phrases import STOPWORDS, phrase_key
+from screening.phrases import STOPWORDS, phrase_key, stems, words
 from screening.taxonomy import Taxonomy
 
 _SPLIT_RE = re.compile(r"\s+or\s+|\s*\|\s*|(?<=\w{2})\s*/\s*(?=\w{2})", re.IGNORECASE)
@@ -88,7 +88,8 @@ class Resolver:
         index = self._index
         key = phrase_key(name)
         curated = self._curated(name)
-        keys = (key, phrase_key(key.replace(" ", ""))) if " " in key else (key,)
+        joined = phrase_key("".join(w for w, _, _ in words(name)))
+        keys = (key, joined) if " " in key else (key,)
         keys = tuple(k for k in keys if k)
         concepts = {c for k in keys for c in index.skills_for(k)}
         # A name that is a skill is a skill; one that only names occupations is a job title.
@@ -105,13 +106,13 @@ class Resolver:
                     if concept not in concepts:
                         related[concept] = max(related.get(concept, 0.0), CONTAINING_CREDIT)
         implied = frozenset(self._taxonomy.implied(curated) - {curated}) if curated else frozenset()
-        words = tuple(
+        content = tuple(
             (stem, index.idf(stem))
-            for stem in dict.fromkeys(key.split())
+            for stem in dict.fromkeys(stems(w for w, _, _ in words(name)))
             if stem and stem not in STOPWORDS
         )
         found = Alternative(
-            name, key, keys, curated, frozenset(concepts), occupations, related, implied, words
+            name, key, keys, curated, frozenset(concepts), occupations, related, implied, content
         )
         if len(self._cache) < 50_000:
             self._cache[name] = found
