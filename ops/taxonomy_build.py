@@ -100,6 +100,17 @@ def _labels(*cells: str) -> set[str]:
     return found
 
 
+def _object_of(label: str) -> str:
+    """What an ESCO competence acts on, as job ads name it: "perform classroom management"
+    → "classroom management", "advise on lesson plans" → "lesson plans" ("" when that is a
+    single word, too vague alone: "manage budgets" ↛ "budgets")."""
+    parts = label.split()
+    rest = parts[1:]
+    while rest and rest[0].lower() in STOPWORDS:
+        rest = rest[1:]
+    return " ".join(rest) if 2 <= len(rest) <= 4 else ""
+
+
 def _short_forms(name: str, vendors: set[str]) -> set[str]:
     """Everyday names of an O*NET example: "Intuit QuickBooks" → "QuickBooks".
 
@@ -170,6 +181,8 @@ def _read_esco(
             # Hidden labels are search aids (misspellings, odd senses: "experience" for
             # "think creatively"), not what people write.
             labels = _labels(row["preferredLabel"], row["altLabels"])
+            if kind == "skill":
+                labels |= {_object_of(label) for label in labels} - {""}
             concepts[row["conceptUri"]] = _Concept(
                 row["preferredLabel"], kind, row["reuseLevel"], phrases=labels
             )

@@ -161,7 +161,7 @@ def _title_weight(resume: Resume, line: int) -> float:
     role = resume.role_of_line.get(line)
     if role is not None and line - role.line <= MAX_ROLE_TITLE_OFFSET:
         ago = role.years_ago(resume.now)
-        return max(0.6, 1 - 0.05 * max(0.0, ago - 1))
+        return max(0.75, 1 - 0.03 * max(0.0, ago - 1))
     if section in ("work", "summary"):
         return 0.6
     return 0.0
@@ -172,8 +172,9 @@ def occupation_fit(
 ) -> OccupationFit:
     """The best title's weight × its closeness to the job's occupation.
 
-    A title that names several occupations counts their mean closeness, so an ambiguous
-    title ("consultant") says less than a precise one ("tax accountant").
+    A title that names several occupations counts the mean of its closest and its average
+    reading, so an ambiguous title ("consultant") says less than a precise one ("tax
+    accountant").
     """
     best = OccupationFit(0.0, None, 0.0, "")
     cache: dict[frozenset[int], tuple[float, str]] = {}
@@ -182,7 +183,8 @@ def occupation_fit(
         if scored is None:
             occupations = [index.occupation(o) for o in sorted(hit.occupations)]
             values = [job.closeness(o.code) for o in occupations]
-            mean = sum(values) / len(values) if values else 0.0
+            # Between the best reading and the mean one: an ambiguous title counts less.
+            mean = (max(values) + sum(values) / len(values)) / 2 if values else 0.0
             top = max(occupations, key=lambda o: job.closeness(o.code)) if occupations else None
             scored = cache[hit.occupations] = (mean, top.label if top else "")
         closeness, label = scored

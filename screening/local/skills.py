@@ -16,6 +16,7 @@ best of:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,10 +37,12 @@ SECTION_STRENGTH = {
     "education": 0.5,
 }
 ROLE_STRENGTH = 1.0
-RECENCY_FLOOR = 0.6  # a role that ended 9+ years ago counts this much of a current one
-RECENCY_PER_YEAR = 0.05
+RECENCY_FLOOR = 0.75  # a role that ended 9+ years ago still beats a bare list (0.7)
+RECENCY_PER_YEAR = 0.03
 UNDATED_YEARS_CREDIT = 0.75
 PARTIAL_CREDIT = 0.5
+TENURE_SHARE = 0.1
+TENURE_YEARS = 5.0
 REPEAT_BONUS = 0.15  # most of it reached at four mentions on different lines
 
 
@@ -53,10 +56,7 @@ class Credit:
     via: str = ""  # what matched, when not the requirement itself
     line: int | None = None
     years: float | None = None
-
-    @property
-    def found(self) -> bool:
-        return self.route in ("direct", "title")
+    found: bool = False  # written in the résumé itself (or as a title held), whatever scored
 
 
 class SkillEvidence:
@@ -130,11 +130,13 @@ class SkillEvidence:
 def credit_for(requirement: Requirement, evidence: SkillEvidence, titles: TitleLines) -> Credit:
     """The credit a résumé earns for one requirement (see the module docstring)."""
     best = Credit(requirement, 0.0)
+    found = False
     for alternative in requirement.alternatives:
         for candidate in _routes(requirement, alternative, evidence, titles):
+            found |= candidate.route in ("direct", "title")
             if candidate.credit > best.credit + 1e-9:
                 best = candidate
-    return best
+    return dataclasses.replace(best, found=found) if found else best
 
 
 # Candidate titles found by the occupation module: line -> occupations named there.
@@ -165,6 +167,9 @@ def _routes(
                 credit *= UNDATED_YEARS_CREDIT
             else:
                 credit *= 0.5 + 0.5 * min(1.0, years / requirement.years)
+        else:
+            # Unasked, years of use still tell: up to a tenth more, full at five years.
+            credit *= 1 - TENURE_SHARE + TENURE_SHARE * min(1.0, (years or 0.0) / TENURE_YEARS)
         yield Credit(requirement, credit, "direct", "", line, years)
 
     if alternative.occupations:
