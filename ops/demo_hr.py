@@ -76,7 +76,9 @@ def _details(
     found = {}
     for entry in before["entries"]:
         if entry["application_id"] not in kept:
-            reply = client.get(f"/api/v1/applications/{entry['application_id']}/details", headers=auth)
+            reply = client.get(
+                f"/api/v1/applications/{entry['application_id']}/details", headers=auth
+            )
             if reply.status_code == 200:
                 found[entry["application_id"]] = reply.json()
     return found
@@ -133,7 +135,9 @@ def render_moves(
             continue
         detail = left.get(app, {})
         score = detail.get("score")
-        scores = f"{entry['score']:.1f} → {score:.1f}" if score is not None else f"{entry['score']:.1f}"
+        scores = (
+            f"{entry['score']:.1f} → {score:.1f}" if score is not None else f"{entry['score']:.1f}"
+        )
         why = _why(detail.get("skills_missing", []), _reasoning(detail)) if detail else ""
         move = f"#{entry['rank']} → out"
         lines.append(f"  {entry['candidate_name'][:26]:<26} {move:<10} {scores:<13} {why}")

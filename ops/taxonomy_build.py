@@ -5,7 +5,8 @@
 
 Reads the official files in place (``<datasets>/taxonomy/esco-v1.1.1/*.zip`` and
 ``<datasets>/taxonomy/onet-29.3/*.tsv.gz``) and writes one gzipped, tab-separated text of
-named sections with deterministic bytes (sorted ids, no timestamps), so a rebuild can be compared by hash.
+named sections with deterministic bytes (sorted ids, no timestamps), so a rebuild can be
+compared by hash.
 
 What the index holds (every label reduced by :func:`screening.phrases.phrase_key`):
 
@@ -144,7 +145,11 @@ def build(datasets: Path) -> bytes:
         SourceMissingError: when a source file is missing.
     """
     esco, onet = datasets / ESCO_DIR, datasets / ONET_DIR
-    for path in (esco / ESCO_CLASSIFICATION, esco / ESCO_RELATIONS, onet / "alternate_titles.tsv.gz"):
+    for path in (
+        esco / ESCO_CLASSIFICATION,
+        esco / ESCO_RELATIONS,
+        onet / "alternate_titles.tsv.gz",
+    ):
         if not path.is_file():
             raise SourceMissingError(
                 f"taxonomy source {path} not found: set PVARA_DATASETS_DIR to the folder that "
@@ -209,7 +214,9 @@ def _read_esco(
             occupation = occupations.get(row["occupationUri"])
             if occupation is None or row["skillUri"] not in concepts:
                 continue
-            target = occupation.essential if row["relationType"] == "essential" else occupation.optional
+            target = (
+                occupation.essential if row["relationType"] == "essential" else occupation.optional
+            )
             target.add(row["skillUri"])
 
 
@@ -221,9 +228,7 @@ def _read_onet(
 ) -> None:
     soc: dict[str, _Occupation] = {}
     for row in _tsv_rows(folder / "occupation_data.tsv.gz"):
-        soc[row["O*NET-SOC Code"]] = _Occupation(
-            row["Title"], "", "onet", titles={row["Title"]}
-        )
+        soc[row["O*NET-SOC Code"]] = _Occupation(row["Title"], "", "onet", titles={row["Title"]})
         corpus.append(f"{row['Title']} {row['Description']}")
     for row in _tsv_rows(folder / "alternate_titles.tsv.gz"):
         occupation = soc.get(row["O*NET-SOC Code"])
@@ -305,7 +310,13 @@ def _assemble(
         essential = sorted(concept_ids[s] for s in occupation.essential)
         optional = sorted(concept_ids[s] for s in occupation.optional - occupation.essential)
         occupation_rows.append(
-            _row(occupation.label, occupation.code, occupation.source, _ids(essential), _ids(optional))
+            _row(
+                occupation.label,
+                occupation.code,
+                occupation.source,
+                _ids(essential),
+                _ids(optional),
+            )
         )
         for title in occupation.titles:
             phrase = phrase_key(title)

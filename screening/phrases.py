@@ -12,7 +12,7 @@ that starts some phrase, the longest run of following words that is a key wins.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -24,12 +24,110 @@ _POSSESSIVE = frozenset({"s"})
 
 #: Function words: never a phrase on their own, never the first or last word of one.
 STOPWORDS = frozenset(
-    """a about above after all also an and any are as at be been being both but by can
-    could did do does doing during each etc for from had has have having he her his how i
-    if in into is it its me more most my no nor not of off on once only or other our out
-    over own same she should so some such than that the their them then there these they
-    this those through to too under until up very was we were what when where which while
-    who whom why will with would you your""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "all",
+        "also",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "being",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "during",
+        "each",
+        "etc",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "more",
+        "most",
+        "my",
+        "no",
+        "nor",
+        "not",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
 )
 
 
@@ -149,7 +247,7 @@ class PhraseTable:
         self._longest = longest
         self._pairs = pairs
 
-    def find(self, tokens: Tokens, table: Mapping[str, object]) -> list[PhraseHit]:
+    def find(self, tokens: Tokens, table: Container[str]) -> list[PhraseHit]:
         """Non-overlapping hits of ``table``'s keys in ``tokens``, left to right, longest first."""
         stems_, lights, longest, pairs = tokens.stems, tokens.lights, self._longest, self._pairs
         count = len(stems_)
@@ -162,7 +260,9 @@ class PhraseTable:
                     key = " ".join(stems_[i : i + length])
                     if key in table:
                         last = i + length
-                        hits.append(PhraseHit(key, i, last, tokens.starts[i], tokens.ends[last - 1]))
+                        hits.append(
+                            PhraseHit(key, i, last, tokens.starts[i], tokens.ends[last - 1])
+                        )
                         i = last
                         break
                 else:

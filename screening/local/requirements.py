@@ -89,8 +89,7 @@ class Resolver:
         key = phrase_key(name)
         curated = self._curated(name)
         joined = phrase_key("".join(w for w, _, _ in words(name)))
-        keys = (key, joined) if " " in key else (key,)
-        keys = tuple(k for k in keys if k)
+        keys = tuple(k for k in ((key, joined) if " " in key else (key,)) if k)
         concepts = {c for k in keys for c in index.skills_for(k)}
         # A name that is a skill is a skill; one that only names occupations is a job title.
         occupations = frozenset() if concepts else frozenset(index.occupations_for(key))

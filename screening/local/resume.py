@@ -13,7 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-from screening.local.dates import DateRange, YEAR_HINT_RE, find_ranges, merged_months
+from screening.local.dates import YEAR_HINT_RE, DateRange, find_ranges, merged_months
 from screening.local.education import DEGREE_WORDS_RE, EDUCATION_RE, level_of
 from screening.phrases import Tokens
 
@@ -170,12 +170,12 @@ def _sections(lines: list[str]) -> list[Section]:
     current: Section = "headline"
     for line in lines:
         stripped = line.strip()
-        if stripped and len(stripped.split()) <= _MAX_HEADING_WORDS:
-            if not YEAR_HINT_RE.search(stripped):
-                for name, pattern in _HEADINGS:
-                    if pattern.match(stripped):
-                        current = name
-                        break
+        short = stripped and len(stripped.split()) <= _MAX_HEADING_WORDS
+        if short and not YEAR_HINT_RE.search(stripped):
+            for name, pattern in _HEADINGS:
+                if pattern.match(stripped):
+                    current = name
+                    break
         found.append(current)
     return found
 

@@ -156,8 +156,17 @@ def score(
 
     evidence_list: list[Evidence] = []
     text = _reasoning(
-        total, recommendation, parts, resume, evidence, profile, found, location_line,
-        disqualified, injected, evidence_list,
+        total,
+        recommendation,
+        parts,
+        resume,
+        evidence,
+        profile,
+        found,
+        location_line,
+        disqualified,
+        injected,
+        evidence_list,
     )
     confidence = _confidence(total, resume, evidence, profile, criteria, bool(disqualified))
     return ScreeningResult(

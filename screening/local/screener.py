@@ -93,7 +93,11 @@ class LocalScreener:
         today = self._reference_date or date.today()
         resume = read_resume(text, month_of(today.year, today.month))
         evidence = SkillEvidence(
-            resume, self._index, self._taxonomy, profile.literals, profile.literal_keys,
+            resume,
+            self._index,
+            self._taxonomy,
+            profile.literals,
+            profile.literal_keys,
             profile.words,
         )
         return score(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 
 from screening.index import TaxonomyIndex
@@ -68,7 +68,7 @@ class SkillEvidence:
         index: TaxonomyIndex,
         taxonomy: Taxonomy,
         literals: PhraseTable,
-        literal_keys: Mapping[str, object],
+        literal_keys: Container[str],
         job_words: frozenset[str],
     ) -> None:
         self.resume = resume
@@ -93,6 +93,10 @@ class SkillEvidence:
             if stem in job_words:
                 self.word_lines[stem].add(line)
         self._strength: dict[int, float] = {}
+
+    def label(self, concept: int) -> str:
+        """A concept's label, for the reasoning."""
+        return self._index.concept(concept).label
 
     def strength(self, line: int) -> float:
         """How much a mention on this line counts (section and, in a role, recency)."""
@@ -151,9 +155,9 @@ def _routes(
         lines.extend(evidence.literals.get(key, ()))
     claimed = 0.0
     if alternative.curated:
-        for line, column in evidence.curated.get(alternative.curated, ()):
-            lines.append(line)
-            claimed = max(claimed, claim_for(evidence.resume.claims.get(line, []), column))
+        for at, column in evidence.curated.get(alternative.curated, ()):
+            lines.append(at)
+            claimed = max(claimed, claim_for(evidence.resume.claims.get(at, []), column))
     for concept in alternative.concepts:
         lines.extend(evidence.concepts.get(concept, ()))
     if lines:
@@ -187,7 +191,7 @@ def _routes(
             if closeness * strength > best_related[0]:
                 best_related = (closeness * strength, concept, line)
     if best_related[1] >= 0:
-        label = evidence._index.concept(best_related[1]).label
+        label = evidence.label(best_related[1])
         yield Credit(requirement, best_related[0], "related", label, best_related[2])
 
     if alternative.implied:

@@ -27,8 +27,15 @@ def test_moves_name_the_new_must_have_and_the_years() -> None:
         "criteria_version": 2,
         "entries": [entry("b", 1, 92.0, [], 8.0), entry("c", 2, 90.0, [], 6.0)],
     }
-    left = {"a": {"score": 70.0, "skills_missing": ["Kubernetes"], "ai_reasoning": {
-        "reasoning": "Experience 9/10: 4.7 years from dated entries (asked 5)."}}}
+    left = {
+        "a": {
+            "score": 70.0,
+            "skills_missing": ["Kubernetes"],
+            "ai_reasoning": {
+                "reasoning": "Experience 9/10: 4.7 years from dated entries (asked 5)."
+            },
+        }
+    }
     text = render_moves(before, after, left)
     assert "changed: True" in text
     assert "#2 → #1" in text and "has Kubernetes; 8 years ≥ 5 asked" in text
