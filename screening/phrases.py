@@ -188,6 +188,11 @@ def phrase_key(text: str) -> str:
     return " ".join(stems(found))
 
 
+# Word -> (stem, plural-less form): most words of a résumé were seen before.
+_FORMS: dict[str, tuple[str, str]] = {}
+_MAX_FORMS = 200_000
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     """A text cut into words: stems and where each word was written."""
@@ -202,9 +207,17 @@ class Tokens:
         """Tokenise ``text``."""
         found = words(text)
         lowered = [w for w, _, _ in found]
+        forms = _FORMS
+        missing = [w for w in dict.fromkeys(lowered) if w not in forms]
+        if missing:
+            if len(forms) + len(missing) > _MAX_FORMS:
+                forms.clear()
+            for word, stem in zip(missing, stems(missing), strict=True):
+                forms[word] = (stem, light(word))
+        pairs = [forms[w] for w in lowered]
         return cls(
-            stems(lowered),
-            [light(w) for w in lowered],
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
             [s for _, s, _ in found],
             [e for *_, e in found],
         )

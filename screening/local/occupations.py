@@ -178,14 +178,22 @@ def occupation_fit(
     """
     best = OccupationFit(0.0, None, 0.0, "")
     cache: dict[frozenset[int], tuple[float, str]] = {}
+    by_code: dict[str, float] = {}
+
+    def near(code: str) -> float:
+        found = by_code.get(code)
+        if found is None:
+            found = by_code[code] = job.closeness(code)
+        return found
+
     for hit in titles:
         scored = cache.get(hit.occupations)
         if scored is None:
             occupations = [index.occupation(o) for o in sorted(hit.occupations)]
-            values = [job.closeness(o.code) for o in occupations]
+            values = [near(o.code) for o in occupations]
             # Between the best reading and the mean one: an ambiguous title counts less.
             mean = (max(values) + sum(values) / len(values)) / 2 if values else 0.0
-            top = max(occupations, key=lambda o: job.closeness(o.code)) if occupations else None
+            top = max(occupations, key=lambda o: near(o.code)) if occupations else None
             scored = cache[hit.occupations] = (mean, top.label if top else "")
         closeness, label = scored
         if hit.weight * closeness > best.fit + 1e-9:
