@@ -27,7 +27,7 @@ from functools import lru_cache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from core.domain import ERASED
+from core.domain import ERASED, Candidate
 from core.pii_keys import PiiKeys, load_keys
 from core.settings import Settings, get_settings
 
@@ -124,6 +124,19 @@ class PiiCipher:
             raise PiiDecryptError("the value does not decrypt (tampered or misplaced)") from exc
         return plain.decode()
 
+    def reveal(self, value: str | None, organization_id: Organization) -> str | None:
+        """A stored identifier as people read it: None stays None, an erased value reads as
+        ``[erased]``, a token is decrypted.
+
+        Raises:
+            PiiDecryptError: anything else (a plaintext value where a token belongs included).
+        """
+        if value is None:
+            return None
+        if value == ERASED or value.startswith(ERASED_CNIC_PREFIX):
+            return ERASED
+        return self.decrypt(value, organization_id)
+
     def needs_rotation(self, value: str | None) -> bool:
         """Whether ``value`` is a token of a key other than the active one."""
         return is_token(value) and key_id_of(value) != self.active_kid  # type: ignore[arg-type]
@@ -206,13 +219,33 @@ def decrypt(value: str | None, organization_id: Organization) -> str | None:
     Raises:
         PiiDecryptError: anything else (a plaintext value where a token belongs included).
     """
-    if value is None:
-        return None
-    if value == ERASED or value.startswith(ERASED_CNIC_PREFIX):
-        return ERASED
-    return default_cipher().decrypt(value, organization_id)
+    return default_cipher().reveal(value, organization_id)
 
 
 def blind_index(organization_id: Organization, field: str, value: str) -> str:
     """The blind index of ``value`` (``field`` is ``cnic`` or ``email``) in the organization."""
     return default_cipher().blind_index(organization_id, field, value)
+
+
+def protected_contact(organization_id: Organization, candidate: Candidate) -> ProtectedContact:
+    """The stored form of a Kafka record's candidate. Records the ingress wrote carry tokens and
+    indexes already; older ones (plaintext) are encrypted here, so they are never stored as is.
+    """
+    cipher = default_cipher()
+    if is_token(candidate.cnic) and candidate.cnic_index and candidate.email_index:
+        return ProtectedContact(
+            cnic=candidate.cnic,
+            email=candidate.email,
+            phone=candidate.phone,
+            cnic_index=candidate.cnic_index,
+            email_index=candidate.email_index,
+        )
+
+    def plain(value: str | None) -> str | None:
+        if value is not None and is_token(value):
+            return cipher.decrypt(value, organization_id)
+        return value
+
+    cnic, email = plain(candidate.cnic), plain(candidate.email)
+    assert cnic is not None and email is not None
+    return cipher.protect_contact(organization_id, cnic, email, plain(candidate.phone))

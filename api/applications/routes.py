@@ -9,9 +9,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import FromPath, PathParameter
+from litestar.params import FromPath, HeaderParameter, PathParameter
 
 from api.applications import service
+from api.applications.identity import STATUS_TOKEN_HEADER
 from api.applications.schemas import ApplicationStatusOut, SubmissionAccepted
 from api.errors import ProblemError
 from api.openapi import problems
@@ -80,6 +81,7 @@ class ApplicationsController(Controller):
             status=result.status,
             status_url=f"{state_.settings.effective_public_url}/api/v1/applications/"
             f"{result.application_id}",
+            status_token=result.status_token,
         )
         return Response(
             body,
@@ -89,7 +91,9 @@ class ApplicationsController(Controller):
 
     @get(
         "/applications/{application_id:uuid}",
-        summary="Status of an application (no personal data)",
+        summary="Status of an application (needs its status token; no personal data)",
+        description="Answers 404 when the application does not exist or the token is not its"
+        " own, so neither an id nor a CNIC reveals anything.",
         responses=problems({404: "application_not_found"}),
     )
     async def status(
@@ -102,8 +106,17 @@ class ApplicationsController(Controller):
                 examples=[Example(value="0b8f5a2e-3c1d-5e6f-8a9b-0c1d2e3f4a5b")],
             ),
         ],
+        status_token: Annotated[
+            str,
+            HeaderParameter(
+                name=STATUS_TOKEN_HEADER,
+                min_length=1,
+                max_length=100,
+                description="The status_token of the 202 answer",
+            ),
+        ],
     ) -> ApplicationStatusOut:
-        found = await service.read_status(state_, application_id)
+        found = await service.read_status(state_, application_id, status_token)
         if found is None:
             raise ProblemError(404, "application_not_found", f"No application {application_id}.")
         return found

@@ -47,15 +47,19 @@ class SubmissionAccepted(BaseModel):
     application_id: uuid.UUID
     status: str
     status_url: str
+    status_token: str | None = Field(
+        default=None,
+        description="Only in the 202 answer, and only once: send it as `X-Status-Token` to read"
+        " the status. It is not stored, so keep it.",
+    )
 
 
 class ApplicationStatusOut(BaseModel):
-    """What a candidate may see of an application: no personal data."""
+    """What the holder of the status token may see: no personal data, no HR notes."""
 
     application_id: uuid.UUID
     job_id: uuid.UUID
     status: str
-    status_reason: str | None = None
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
     score: float | None = None
