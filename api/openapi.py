@@ -2,7 +2,8 @@
 
 :func:`problems` documents the errors particular to a handler (``responses=problems(...)``);
 :class:`ProblemDocs` adds those every route shares, read off its layers: 400 when it takes
-input, 401 unless it is public, 403 when guarded, 413 when it reads a body, 429 always.
+input, 401 and 403 unless it is public (roles: :mod:`api.policy`), 413 when it reads a body,
+429 always.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ def common_problems(handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
         codes[400] = "invalid_request, invalid_value: a parameter or the body is not valid"
     if not handler.opt.get("public"):
         codes[401] = "missing_token, invalid_token, token_expired, token_revoked"
-    if handler.resolve_guards():
         codes[403] = "role_not_allowed"
     if "data" in inputs:
         codes[413] = "payload_too_large: the body exceeds the server's limit"

@@ -350,6 +350,11 @@ class Settings(BaseSettings):
     json_max_depth: int = Field(
         default=32, ge=2, description="Deepest nesting of a JSON body (400 `json_too_deep`)."
     )
+    json_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest JSON body (413 above); multipart uploads have PVARA_MAX_UPLOAD_BYTES.",
+    )
     json_max_number_chars: int = Field(
         default=40,
         ge=8,

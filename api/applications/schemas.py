@@ -60,6 +60,11 @@ class ApplicationStatusOut(BaseModel):
     application_id: uuid.UUID
     job_id: uuid.UUID
     status: str
+    status_reason: str | None = Field(
+        default=None,
+        description="Why the résumé could not be read (parse_failed only; HR's notes on other"
+        " statuses stay internal).",
+    )
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
     score: float | None = None

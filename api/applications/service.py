@@ -16,7 +16,7 @@ from api.applications import identity
 from api.applications.schemas import ApplicationIn, ApplicationStatusOut
 from api.errors import ProblemError
 from api.state import ApiState
-from core.domain import SUBMITTED, Candidate, ResumeRef, SubmittedApplication
+from core.domain import SUBMITTED, ApplicationStatus, Candidate, ResumeRef, SubmittedApplication
 from core.events import APPLICATIONS_SUBMITTED
 from ingest.extract import ExtractionError, sniff_media_type
 from ingest.producer import ProduceError
@@ -158,7 +158,7 @@ async def _store_resume(
 
 
 _STATUS_SQL = """
-SELECT a.id, a.job_id, a.status, a.submitted_at, a.updated_at, a.ai_score,
+SELECT a.id, a.job_id, a.status, a.status_reason, a.submitted_at, a.updated_at, a.ai_score,
        a.ai_recommendation, a.shortlist_rank, a.status_token_hash
   FROM application_index i
   JOIN applications a ON a.id = i.id AND a.created_at = i.created_at
@@ -181,6 +181,9 @@ async def read_status(
             application_id=row["id"],
             job_id=row["job_id"],
             status=row["status"],
+            status_reason=row["status_reason"]
+            if row["status"] == ApplicationStatus.PARSE_FAILED
+            else None,
             submitted_at=row["submitted_at"],
             updated_at=row["updated_at"],
             score=float(row["ai_score"]) if row["ai_score"] is not None else None,
@@ -204,7 +207,7 @@ async def read_status(
 def parse_json_body(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         raise ProblemError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from exc
     if not isinstance(value, dict):
         raise ProblemError(400, "malformed_json", "The body must be a JSON object.")

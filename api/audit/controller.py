@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from api.errors import ProblemError
 from api.openapi import problems
-from api.security import ADMIN, DEPENDENCIES, SECURITY, OrgSession
+from api.security import DEPENDENCIES, SECURITY, OrgSession
 
 
 class AuditEntry(BaseModel):
@@ -41,7 +41,6 @@ class AuditController(Controller):
     tags = ["audit"]
     dependencies = DEPENDENCIES
     security = SECURITY
-    guards = [ADMIN]
 
     @get(
         "",
