@@ -35,7 +35,7 @@ class Problem(BaseModel):
     code: str = Field(description="Stable machine-readable error code")
     instance: str = Field(description="Path of the request")
     errors: list[dict[str, Any]] | None = Field(
-        default=None, description="Per-field errors (400 `invalid_request`, 422 validation)"
+        default=None, description="Per-field errors of 422 `validation_failed`: field, message"
     )
 
 
@@ -64,7 +64,11 @@ def common_problems(handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
     ]
     codes: dict[int, str] = {}
     if inputs:
-        codes[400] = "invalid_request, invalid_value: a parameter or the body is not valid"
+        codes[400] = (
+            "malformed_json, json_too_deep, number_too_large, invalid_value: the body cannot be"
+            " read or a value cannot be stored"
+        )
+        codes[422] = "validation_failed: a parameter or a field breaks its rules (see errors)"
     if not handler.opt.get("public"):
         codes[401] = "missing_token, invalid_token, token_expired, token_revoked"
         codes[403] = "role_not_allowed"

@@ -66,7 +66,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _api(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from ops.web import create_ops_app
+    from ops.web import create_ops_app, uvicorn_options
 
     uvicorn.run(
         create_ops_app(settings),
@@ -74,8 +74,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.api_port,
         workers=None,
         log_level="warning",
-        log_config=None,  # keep the JSON logging configured by main()
-        access_log=False,
+        **uvicorn_options(settings),  # no server header, forwarded headers of trusted proxies only
     )
     return 0
 

@@ -11,11 +11,13 @@ from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, HeaderParameter, PathParameter
 
+from api import ratelimit
 from api.applications import service
 from api.applications.identity import STATUS_TOKEN_HEADER
 from api.applications.schemas import ApplicationStatusOut, SubmissionAccepted
 from api.errors import ProblemError
 from api.openapi import problems
+from api.security import request_ip
 from api.state import ApiState
 from core.logs import request_id_var
 
@@ -54,6 +56,13 @@ class ApplicationsController(Controller):
         state_: NamedDependency[ApiState],
         job_id: FromPath[uuid.UUID],
     ) -> Response[SubmissionAccepted]:
+        await ratelimit.hit(
+            state_.redis,
+            "submit",
+            request_ip(request),
+            state_.settings.rate_limit_submit_per_min,
+            "submissions from this address",
+        )
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         resume: service.ResumeFile | None = None
         if content_type == "application/json":

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from api.applications import identity
 from api.applications.schemas import ApplicationIn, ApplicationStatusOut
-from api.errors import ProblemError
+from api.errors import ProblemError, validation_failed
 from api.state import ApiState
 from core.domain import SUBMITTED, ApplicationStatus, Candidate, ResumeRef, SubmittedApplication
 from core.events import APPLICATIONS_SUBMITTED
@@ -46,12 +46,7 @@ def parse_fields(fields: dict[str, Any]) -> ApplicationIn:
             {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
             for err in exc.errors(include_url=False, include_input=False)
         ]
-        raise ProblemError(
-            422,
-            "validation_failed",
-            "Some fields are missing or invalid.",
-            extra={"errors": errors},
-        ) from exc
+        raise validation_failed(errors) from exc
 
 
 async def submit(

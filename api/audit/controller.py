@@ -45,7 +45,7 @@ class AuditController(Controller):
     @get(
         "",
         summary="Audit log of the organization (admin), newest first",
-        responses=problems({400: "invalid_request, invalid_value, invalid_cursor"}),
+        responses=problems({400: "invalid_cursor, invalid_value"}),
     )
     async def list_entries(
         self,

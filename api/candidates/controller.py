@@ -47,7 +47,7 @@ class HrApplicationsController(Controller):
         "",
         security=SECURITY,
         summary="Applications: filters, full-text search, keyset pages",
-        responses=problems({400: "invalid_request, invalid_value, invalid_cursor"}),
+        responses=problems({400: "invalid_cursor, invalid_value"}),
     )
     async def list_applications(
         self,
