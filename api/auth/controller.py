@@ -35,7 +35,12 @@ class AuthController(Controller):
         opt=PUBLIC,
         status_code=HTTP_200_OK,
         summary="Exchange e-mail and password for an access and a refresh token",
-        responses=problems({401: "invalid_credentials"}),
+        responses=problems(
+            {
+                401: "invalid_credentials, organization_required",
+                429: "rate_limited (this address), login_throttled (this account); see Retry-After",
+            }
+        ),
     )
     async def login(
         self,
@@ -51,7 +56,7 @@ class AuthController(Controller):
             security.settings.rate_limit_sensitive_per_min,
             "login attempts",
         )
-        return await service.login(state_, security, data.email, data.password)
+        return await service.login(state_, security, data.email, data.password, data.organization)
 
     @post(
         "/refresh",
