@@ -184,19 +184,27 @@ def convert_plaintext(conn: psycopg.Connection[Any], cipher: PiiCipher) -> Backf
     return report
 
 
-def rotate(conn: psycopg.Connection[Any], cipher: PiiCipher) -> BackfillReport:
-    """Re-encrypt every token whose key is not the active one (blind indexes do not change)."""
+def rotate(
+    conn: psycopg.Connection[Any],
+    cipher: PiiCipher,
+    organization_id: uuid.UUID | None = None,
+) -> BackfillReport:
+    """Re-encrypt every token whose key is not the active one (blind indexes do not change);
+    only one organization's with ``organization_id``."""
     report = BackfillReport()
     prefix = f"enc:v1:{cipher.active_kid}:"
     for table in _tables(conn):
-        where = sql.SQL(" OR ").join(
+        where: sql.Composable = sql.SQL(" OR ").join(
             sql.SQL("(starts_with({c}, 'enc:v1:') AND NOT starts_with({c}, %(prefix)s))").format(
                 c=sql.Identifier(column)
             )
             for column in table.fields
         )
+        if organization_id is not None:
+            where = sql.SQL("organization_id = %(org)s AND ({})").format(where)
         changed = 0
-        for rows in _batches(conn, table, where, {"prefix": prefix}):
+        params = {"prefix": prefix, "org": organization_id}
+        for rows in _batches(conn, table, where, params):
             for row in rows:
                 values = {
                     column: cipher.rotate(row[column], row["organization_id"])

@@ -12,6 +12,7 @@ never waits on the other. Files stored before encryption existed are read as the
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,11 +107,15 @@ def _application_tables(conn: psycopg.Connection[Any]) -> list[sql.Composable]:
 
 
 def reencrypt_blobs(
-    conn: psycopg.Connection[Any], store: EncryptingBlobStore, grace_s: float
+    conn: psycopg.Connection[Any],
+    store: EncryptingBlobStore,
+    grace_s: float,
+    organization_id: uuid.UUID | None = None,
 ) -> BlobReport:
-    """Seal every résumé file an application references that is plaintext or under a retired
-    key, point its rows at the new file, and delete the old file once it is older than
-    ``grace_s`` (a submission still in Kafka may name it; the sweep takes it later)."""
+    """Seal every résumé file an application references (of one organization, with
+    ``organization_id``) that is plaintext or under a retired key, point its rows at the new
+    file, and delete the old file once it is older than ``grace_s`` (a submission still in
+    Kafka may name it; the sweep takes it later)."""
     report = BlobReport()
     tables = _application_tables(conn)
     keys: set[str] = set()
@@ -118,8 +123,9 @@ def reencrypt_blobs(
     for table in tables:
         query = sql.SQL(
             "SELECT DISTINCT resume_blob_key FROM {} WHERE resume_blob_key IS NOT NULL"
+            " AND (%(org)s::uuid IS NULL OR organization_id = %(org)s)"
         ).format(table)
-        keys.update(row[0] for row in cur.execute(query))
+        keys.update(row[0] for row in cur.execute(query, {"org": organization_id}))
     for old in sorted(keys):
         try:
             if not store.needs_sealing(old):
