@@ -23,7 +23,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.headers import SecurityHeaders, cors_config
 from api.health import live, ready
 from api.json_limits import JsonLimitsMiddleware
-from api.openapi import ProblemDocs
+from api.openapi import AccurateJsonPlugin, ProblemDocs
 from api.reports.controller import ReportsController
 from api.routes import CONTROLLERS, MIDDLEWARE
 from api.security import OPENAPI_COMPONENTS, PUBLIC, SecurityState
@@ -110,7 +110,7 @@ def create_app(
             version="1.0.0",
             path="/schema",
             components=OPENAPI_COMPONENTS,
-            render_plugins=[LocalSwaggerPlugin()],
+            render_plugins=[LocalSwaggerPlugin(), AccurateJsonPlugin()],
         ),
         plugins=[ProblemDocs(), *plugins],
         debug=False,

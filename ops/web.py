@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from litestar import Litestar, Request, Response, Router, delete, get, post, put
 from litestar.config.app import AppConfig
@@ -39,6 +39,8 @@ from tasks.middleware import BUCKET_S
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 GROUP_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+PoolName = Literal["parse", "score", "shortlist", "notify", "maintenance"]
+assert set(get_args(PoolName)) == set(POOLS), "PoolName must list core.queue.POOLS"
 
 
 class ScaleRequest(BaseModel):
@@ -46,13 +48,9 @@ class ScaleRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    desired: Annotated[
-        dict[
-            Annotated[str, Field(pattern=r"^[a-z]{1,32}$")],
-            Annotated[int, Field(ge=0, le=pool_state.MAX_PROCESSES)],
-        ],
-        Field(max_length=len(POOLS)),
-    ] = Field(default_factory=dict)
+    desired: dict[PoolName, Annotated[int, Field(ge=0, le=pool_state.MAX_PROCESSES)]] = Field(
+        default_factory=dict
+    )
     group: Annotated[str | None, Field(pattern=GROUP_PATTERN)] = None
 
 
@@ -159,7 +157,8 @@ def list_pools(ops: NamedDependency[OpsSources]) -> list[dict[str, Any]]:
 )
 def scale_pools(ops: NamedDependency[OpsSources], data: JSONBody[ScaleRequest]) -> dict[str, Any]:
     try:
-        desired = pool_state.scale(ops.redis, ops.settings, data.desired, data.group)
+        changes = {str(pool): count for pool, count in data.desired.items()}
+        desired = pool_state.scale(ops.redis, ops.settings, changes, data.group)
     except pool_state.ScaleError as exc:
         raise ProblemError(422, "invalid_scale", str(exc)) from exc
     return {"group": data.group or ops.settings.worker_group, "desired": desired}

@@ -14,9 +14,14 @@ from litestar.params import FromPath, HeaderParameter, PathParameter
 from api import ratelimit
 from api.applications import service
 from api.applications.identity import STATUS_TOKEN_HEADER
-from api.applications.schemas import ApplicationStatusOut, SubmissionAccepted
+from api.applications.schemas import (
+    ApplicationForm,
+    ApplicationJson,
+    ApplicationStatusOut,
+    SubmissionAccepted,
+)
 from api.errors import ProblemError
-from api.openapi import problems
+from api.openapi import REQUEST_BODY_OPT, problems
 from api.security import request_ip
 from api.state import ApiState
 from core.logs import request_id_var
@@ -38,9 +43,16 @@ class ApplicationsController(Controller):
             "current status when the same candidate already applied to this job."
         ),
         status_code=202,
+        opt={
+            REQUEST_BODY_OPT: {
+                "application/json": ApplicationJson,
+                "multipart/form-data": ApplicationForm,
+            }
+        },
         responses=problems(
             {
-                400: "malformed_json: the body is not a JSON object",
+                400: "malformed_json: the body is not a JSON object; malformed_form;"
+                " json_too_deep, number_too_large",
                 404: "job_not_found",
                 409: "job_closed",
                 413: "file_too_large, payload_too_large",
@@ -68,7 +80,12 @@ class ApplicationsController(Controller):
         if content_type == "application/json":
             fields = service.parse_json_body(await request.body())
         elif content_type == "multipart/form-data":
-            form = await request.form()
+            try:
+                form = await request.form()
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ProblemError(
+                    400, "malformed_form", "A form field is not valid UTF-8 text."
+                ) from exc
             fields = {k: form.get(k) for k in _FORM_FIELDS if form.get(k) not in (None, "")}
             upload = form.get("resume")
             if isinstance(upload, UploadFile):

@@ -56,8 +56,13 @@ class HrApplicationsController(Controller):
         status: Annotated[
             list[ApplicationStatus] | None, QueryParameter(description="One or more statuses")
         ] = None,
-        min_score: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
-        max_score: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
+        # schema_extra: Litestar leaves a bound of 0 out of the document.
+        min_score: Annotated[
+            float | None, QueryParameter(ge=0, le=100, schema_extra={"minimum": 0})
+        ] = None,
+        max_score: Annotated[
+            float | None, QueryParameter(ge=0, le=100, schema_extra={"minimum": 0})
+        ] = None,
         submitted_from: FromQuery[datetime | None] = None,
         submitted_to: FromQuery[datetime | None] = None,
         shortlisted: FromQuery[bool | None] = None,

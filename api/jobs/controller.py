@@ -55,7 +55,7 @@ class JobsController(Controller):
             str | None, QueryParameter(max_length=100, description="Words in title or description")
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0, le=10_000)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=10_000, schema_extra={"minimum": 0})] = 0,
     ) -> Response[PublicJobPage]:
         filters = {
             "organization": organization,

@@ -41,9 +41,7 @@ def _url(path: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: _VALUES.get(m[1], str(uuid.uuid4())), path)
 
 
-def _headers(
-    settings: Settings, role: Role, org: Org, operator: Operator
-) -> dict[str, str]:
+def _headers(settings: Settings, role: Role, org: Org, operator: Operator) -> dict[str, str]:
     """A fresh token each call: logout revokes the one it is given."""
     if role == Role.OPERATOR:
         return bearer(settings, operator.organization_id, operator.user_id, role)
@@ -110,7 +108,9 @@ def test_the_ops_role_reads_no_candidate_data_nor_criteria_and_starts_no_rebuild
     client: TestClient[Any], org_a: Org, services_up: Settings, method: str, path: str
 ) -> None:
     url = path.replace("{job_id}", str(org_a.job_id)).replace("{task_id}", "0" * 32)
-    answer = client.request(method, url, headers=bearer(services_up, org_a.id, org_a.users[Role.OPS], Role.OPS))
+    answer = client.request(
+        method, url, headers=bearer(services_up, org_a.id, org_a.users[Role.OPS], Role.OPS)
+    )
     assert answer.status_code == 403
     hr = client.request(method, url, headers=org_a.hr)
     assert hr.status_code != 403

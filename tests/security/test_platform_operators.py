@@ -174,9 +174,7 @@ def test_the_operator_role_exists_only_in_the_platform_organization(
             (org_a.id,),
         )
     with connect(services_up) as db, pytest.raises(psycopg.errors.CheckViolation):
-        db.execute(
-            "UPDATE users SET role = 'operator' WHERE id = %s", (org_a.users[Role.ADMIN],)
-        )
+        db.execute("UPDATE users SET role = 'operator' WHERE id = %s", (org_a.users[Role.ADMIN],))
 
 
 def test_a_platform_operator_reads_no_organizations_data(

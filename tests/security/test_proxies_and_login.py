@@ -108,7 +108,9 @@ def test_failed_logins_throttle_the_account_from_any_address(
 
 
 def test_an_unknown_address_is_throttled_exactly_like_an_account(served: Served) -> None:
-    with served(rate_limit_sensitive_per_min=0, login_free_failures=2, login_backoff_s=60.0) as base:
+    with served(
+        rate_limit_sensitive_per_min=0, login_free_failures=2, login_backoff_s=60.0
+    ) as base:
         body = {"email": f"ghost-{uuid.uuid4().hex}@example.com", "password": "nope"}
         statuses = [
             httpx.post(f"{base}/api/v1/auth/login", json=body).status_code for _ in range(3)
@@ -120,9 +122,7 @@ def test_a_success_once_the_wait_is_over_clears_the_account(
     served: Served, services_up: Settings
 ) -> None:
     email = _user(services_up)
-    with served(
-        rate_limit_sensitive_per_min=0, login_free_failures=1, login_backoff_s=0.5
-    ) as base:
+    with served(rate_limit_sensitive_per_min=0, login_free_failures=1, login_backoff_s=0.5) as base:
 
         def login(password: str) -> httpx.Response:
             return httpx.post(

@@ -39,9 +39,7 @@ def test_the_status_needs_the_token_of_the_202_and_a_wrong_one_looks_unknown(
     assert len(token) >= 40
     problem(client.get(url), 422, "validation_failed")  # no token at all
     wrong = client.get(url, headers={"X-Status-Token": "x" * len(token)})
-    unknown = client.get(
-        f"/api/v1/applications/{uuid.uuid4()}", headers={"X-Status-Token": token}
-    )
+    unknown = client.get(f"/api/v1/applications/{uuid.uuid4()}", headers={"X-Status-Token": token})
     problem(wrong, 404, "application_not_found")  # exactly what an unknown id gets
     problem(unknown, 404, "application_not_found")
     mine = client.get(url, headers={"X-Status-Token": token})
@@ -79,10 +77,13 @@ def test_erasure_unlinks_the_cnic_from_the_old_application_id(
     )
     assert erased.status_code == 200, erased.text
     index = default_cipher().blind_index(org_a.id, "cnic", number)
-    assert db.execute(
-        "SELECT count(*) AS n FROM candidate_keys WHERE organization_id = %s AND cnic_index = %s",
-        (org_a.id, index),
-    ).fetchone()["n"] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM candidate_keys WHERE organization_id = %s AND cnic_index = %s",
+            (org_a.id, index),
+        ).fetchone()["n"]
+        == 0
+    )
     row = db.execute(
         "SELECT candidate_cnic, candidate_cnic_index, status_token_hash FROM applications"
         " WHERE id = %s",
