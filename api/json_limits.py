@@ -9,6 +9,7 @@ regular-expression passes over the bytes, so they cost microseconds on ordinary 
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from itertools import accumulate
@@ -21,8 +22,10 @@ from api.errors import ProblemError
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
-_EXPONENT = re.compile(rb"[eE][+-]?([0-9]+)")
-_MAX_EXPONENT = 300  # beyond it a float is infinity or zero
+# A number with a positive exponent; from about 1e308 on a float is infinity. (Tiny ones just
+# round to zero, harmlessly.)
+_EXPONENT = re.compile(rb"-?[0-9.]+[eE]\+?([0-9]+)")
+_LARGE_EXPONENT = 300
 
 _SKIPPED = ("multipart/", "application/x-www-form-urlencoded")
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -46,8 +49,8 @@ def check_json(body: bytes, *, max_depth: int, max_number_chars: int) -> None:
             f"A number in the body is longer than {max_number_chars} characters.",
         )
     for match in _EXPONENT.finditer(outside):
-        if int(match[1][:6]) > _MAX_EXPONENT:
-            raise ProblemError(400, "number_too_large", "A number's exponent is out of range.")
+        if int(match[1][:6]) >= _LARGE_EXPONENT and math.isinf(float(match[0])):
+            raise ProblemError(400, "number_too_large", "A number is beyond a float's range.")
     brackets = outside.translate(None, _NOT_BRACKET)
     if brackets.count(b"[") + brackets.count(b"{") <= max_depth:
         return
