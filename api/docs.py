@@ -1,9 +1,9 @@
 """The API docs page (Swagger UI) with every asset served by the API itself.
 
 Litestar's render plugins load their scripts from a CDN and start them with an inline script;
-this page loads the Swagger UI bundle shipped by the ``swagger-ui-bundle`` package and a small
-script of ours from ``/schema/assets``, so its Content-Security-Policy (:mod:`api.headers`)
-allows no other origin and no inline code.
+this page loads the Swagger UI 5 bundle shipped by the ``openapi-ui-bundles`` package and a
+small script of ours from ``/schema/assets``, so its Content-Security-Policy
+(:mod:`api.headers`) allows no other origin and no inline code.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import swagger_ui_bundle
 from litestar import Request, Router
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
+from openapi_ui_bundles.swagger_ui import static_path as swagger_ui_path
 
 ASSETS = "/schema/assets"
 _OURS = Path(__file__).resolve().parent / "static"
-_BUNDLE = Path(swagger_ui_bundle.swagger_ui_path)
+_BUNDLE = Path(swagger_ui_path)
 
 _PAGE = f"""<!DOCTYPE html>
 <html lang="en">
