@@ -79,7 +79,8 @@ def test_erasure_unlinks_the_cnic_from_the_old_application_id(
     index = default_cipher().blind_index(org_a.id, "cnic", number)
     assert (
         db.execute(
-            "SELECT count(*) AS n FROM candidate_keys WHERE organization_id = %s AND cnic_index = %s",
+            "SELECT count(*) AS n FROM candidate_keys"
+            " WHERE organization_id = %s AND cnic_index = %s",
             (org_a.id, index),
         ).fetchone()["n"]
         == 0
