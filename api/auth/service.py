@@ -252,7 +252,31 @@ def create_organization_with_admin(
         raise ValueError("password: at least 12 characters")
     platform = role == Role.OPERATOR
     password_hash = hash_password(password)
-    with connect(settings) as conn, conn.transaction():
+    try:
+        return _create_in_organization(
+            conn_settings=settings,
+            name=name,
+            slug=slug,
+            email=email,
+            password_hash=password_hash,
+            role=role,
+            platform=platform,
+        )
+    except psycopg.errors.UniqueViolation as exc:  # the slug belongs to another organization
+        raise ValueError(f"the slug {slug} is taken by another organization") from exc
+
+
+def _create_in_organization(
+    *,
+    conn_settings: Settings,
+    name: str,
+    slug: str,
+    email: str,
+    password_hash: str,
+    role: Role,
+    platform: bool,
+) -> tuple[uuid.UUID, uuid.UUID]:
+    with connect(conn_settings) as conn, conn.transaction():
         if platform:  # the one platform organization, whatever its slug
             row = conn.execute(
                 "INSERT INTO organizations (name, slug, is_platform) VALUES (%s, %s, true)"
