@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from core.settings import Settings
-from ingest.blobs import BlobStore, LocalBlobStore
+from ingest.blobs import BlobStore, open_blob_store
 from ingest.probe import KafkaProbe
 from ingest.producer import Producer
 
@@ -53,7 +53,7 @@ class ApiState:
             db=pool,
             redis=aioredis.Redis.from_url(settings.effective_redis_url),
             producer=producer or Producer(settings, client_id="pvara-api"),
-            blobs=LocalBlobStore(settings.effective_blob_dir),
+            blobs=open_blob_store(settings),
             kafka_probe=KafkaProbe(settings),
         )
 
