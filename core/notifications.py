@@ -33,13 +33,13 @@ EMAIL_EVENT_TYPES = frozenset(
 #: first ``applications.status_changed`` is the moment to confirm the submission.
 FIRST_STATUS = "received"
 
-#: The URL a job's webhooks go to: its latest criteria's ``notifications.webhook_url`` when set,
-#: else the job's own ``webhook_url``. ``j`` is the ``jobs`` row.
+#: The URL a job's webhooks go to: the job's own ``webhook_url`` (set with its secret) when set,
+#: else its latest criteria's ``notifications.webhook_url``. ``j`` is the ``jobs`` row.
 JOB_WEBHOOK_URL_SQL = """coalesce(
+    nullif(j.webhook_url, ''),
     nullif((SELECT c.criteria -> 'notifications' ->> 'webhook_url'
               FROM screening_criteria c WHERE c.job_id = j.id
-             ORDER BY c.version DESC LIMIT 1), ''),
-    j.webhook_url)"""
+             ORDER BY c.version DESC LIMIT 1), ''))"""
 
 
 def status_notices(setting: str) -> frozenset[str]:

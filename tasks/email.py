@@ -82,17 +82,18 @@ _RELEASE_SQL = (
 )
 
 
-def _limiter() -> WindowRateLimiter:
-    def make() -> WindowRateLimiter:
-        backend = RedisBackend(client=_resources.redis_client())  # type: ignore[no-untyped-call]
-        return WindowRateLimiter(  # type: ignore[no-untyped-call]
-            backend,
-            f"pvara:email:rate:{_transport.account}",
-            limit=_settings.email_rate_per_s,
-            window=1,
-        )
+_limiters: dict[tuple[str, int], WindowRateLimiter] = {}
 
-    return _resources._once("email-limiter", make)
+
+def _limiter() -> WindowRateLimiter:
+    """The window limiter of the SMTP account (shared by every worker through Redis)."""
+    key = (_transport.account, _settings.email_rate_per_s)
+    if key not in _limiters:
+        backend = RedisBackend(client=_resources.redis_client())  # type: ignore[no-untyped-call]
+        _limiters[key] = WindowRateLimiter(  # type: ignore[no-untyped-call]
+            backend, f"pvara:email:rate:{key[0]}", limit=key[1], window=1
+        )
+    return _limiters[key]
 
 
 @dramatiq.actor(

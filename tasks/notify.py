@@ -1,7 +1,8 @@
 """The ``notify`` pool: signed webhook deliveries with retries, dead-lettered after the last.
 
-A job's webhook URL is its latest criteria's ``notifications.webhook_url``, else the job's own
-``webhook_url`` (:data:`core.notifications.JOB_WEBHOOK_URL_SQL`). E-mails: ``tasks.email``.
+A job's webhook URL is its own ``webhook_url``, else its latest criteria's
+``notifications.webhook_url`` (:data:`core.notifications.JOB_WEBHOOK_URL_SQL`). E-mails:
+``tasks.email``.
 
 Target URLs are user input: loopback, private, link-local and metadata addresses are refused
 after DNS resolution unless the host is on ``PVARA_WEBHOOK_ALLOW_HOSTS`` (SSRF).
