@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from decimal import Decimal
 
 from core.db import connect
 from core.settings import Settings
@@ -96,7 +97,7 @@ def render_projection(report: CostReport) -> list[str]:
         time_used = ""
         if row.compute is not None and row.units_billed is not None:
             time_used = (
-                f"{row.units_billed} {row.compute}(s) x {usd(row.hour_usd or 0)}/h x 720 h"
+                f"{row.units_billed} {row.compute}(s) x {usd(row.hour_usd or Decimal(0))}/h x 720 h"
                 f" (needs {row.hours_per_month:,} {row.compute} h/month;"
                 f" {row.hours_observed} h used in the period)"
             )
