@@ -173,7 +173,9 @@ def build(
     ca_file: Path | None = None,
 ) -> str:
     """``buildah bud`` of the Dockerfile in ``context``; returns ``tag``."""
-    args = ["bud", "--isolation", "chroot", "--layers=false", "-f", str(context / "Dockerfile")]
+    # Docker format: the OCI image format has no HEALTHCHECK (buildah would drop it).
+    args = ["bud", "--isolation", "chroot", "--layers=false", "--format", "docker"]
+    args += ["-f", str(context / "Dockerfile")]
     args += ["--build-arg", f"VERSION={tag.rpartition(':')[2]}"]
     if base:
         args += ["--build-arg", f"BASE={base}"]
