@@ -107,6 +107,7 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
     mail = DemoMail()  # ops/demo_email.py: a real SMTP server for the demo's e-mails
     hr = (f"hr-{uuid.uuid4().hex[:8]}@demo.pvara.dev", uuid.uuid4().hex)
     org_id, job_id = _create_job(settings, sink.url, webhook_secret.decode(), hr)
+    mail.adopt(settings, org_id)
     print(f"  organization {org_id}\n  job          {job_id} (seed's example criteria)\n")
 
     port = free_port()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import socket
 import ssl
 import threading
@@ -100,6 +101,7 @@ class SmtpCatcher:
         return AuthResult(success=ok, handled=False)
 
     def start(self) -> SmtpCatcher:
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # a line per SMTP command
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
