@@ -67,7 +67,7 @@ lock: install
 	  --no-emit-find-links -o requirements.lock pyproject.toml
 
 audit: install
-	$(BIN)/pip-audit --strict --require-hashes --no-deps --disable-pip -r requirements.lock
+	$(BIN)/pip-audit --strict --require-hashes --disable-pip -r requirements.lock
 
 down:
 	-$(PVARA) services down
