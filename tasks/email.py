@@ -138,7 +138,10 @@ def deliver(event: dict[str, Any], mail: Outgoing) -> bool:
     masked = mask_email(mail.to)
     if not _claim(event, mail, key, message_id, masked):
         return False
-    _wait_for_slot()
+    try:
+        _wait_for_slot()
+    except EmailRateLimitedError as exc:
+        return _retry(key, str(exc))  # releases the claim: the retry may take it at once
     try:
         _transport.send(_message(event, mail, message_id))
     except smtplib.SMTPRecipientsRefused as exc:

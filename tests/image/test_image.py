@@ -54,24 +54,31 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _in_image(buildah: Buildah, image: str, *command: str) -> str:
-    container = buildah.run("from", "--pull-never", image).strip()
+@pytest.fixture(scope="module")
+def container(image: tuple[Buildah, str]) -> Iterator[str]:
+    """One working container of the image for the checks (each `from` copies it on vfs)."""
+    buildah, tag = image
+    name = buildah.run("from", "--pull-never", tag).strip()
     try:
-        return buildah.run("run", "--isolation", "chroot", container, "--", *command)
+        yield name
     finally:
-        buildah.run("rm", container)
+        buildah.run("rm", name)
+
+
+def _in(buildah: Buildah, container: str, *command: str) -> str:
+    return buildah.run("run", "--isolation", "chroot", container, "--", *command)
 
 
 def test_the_image_runs_pvara_as_a_non_root_user_without_build_tools(
-    image: tuple[Buildah, str],
+    image: tuple[Buildah, str], container: str
 ) -> None:
     buildah, tag = image
 
-    help_text = _in_image(buildah, tag, "pvara", "--help")
+    help_text = _in(buildah, container, "pvara", "--help")
     for role in ("api", "bridge", "worker", "scheduler", "migrate", "healthcheck"):
         assert role in help_text
-    assert _in_image(buildah, tag, "id", "-u").strip() == "10001"
-    tools = _in_image(buildah, tag, "sh", "-c", "command -v gcc cc make pip || true")
+    assert _in(buildah, container, "id", "-u").strip() == "10001"
+    tools = _in(buildah, container, "sh", "-c", "command -v gcc cc make pip || true")
     assert tools.strip() == ""
     config = buildah.run(
         "inspect", "--type", "image", "--format", "{{.Docker.Config.Healthcheck}}", tag
@@ -80,7 +87,7 @@ def test_the_image_runs_pvara_as_a_non_root_user_without_build_tools(
 
 
 def test_the_api_in_the_image_becomes_ready_against_the_hosts_services(
-    image: tuple[Buildah, str], services_up: Settings, tmp_path: Path
+    image: tuple[Buildah, str], container: str, services_up: Settings, tmp_path: Path
 ) -> None:
     buildah, tag = image
     port = free_port()
@@ -105,9 +112,9 @@ def test_the_api_in_the_image_becomes_ready_against_the_hosts_services(
             assert _answers(url), log_path.read_text(errors="replace")[-3000:]
             body = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=5).json()
             assert body, body
-            probe = _in_image(
+            probe = _in(
                 buildah,
-                tag,
+                container,
                 "env",
                 f"PVARA_API_PORT={port}",
                 "pvara",
