@@ -7,7 +7,14 @@ BIN    := $(VENV)/bin
 PVARA  := $(BIN)/pvara
 STAMP  := $(VENV)/.installed
 
-.PHONY: install services migrate test lint demo bench down clean
+.PHONY: install services migrate test lint demo bench down clean image image-test lock audit
+
+# Container image (Dockerfile; k8s/README.md). The tag defaults to the version in pyproject.toml,
+# which the production overlay pins. BASE=<ref> builds on another base image; BASE=local builds
+# on a Debian base made with debootstrap (no registry of base images needed; buildah only).
+IMAGE  ?= pvara/pvara
+TAG    ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+BASE   ?=
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +47,28 @@ bench: migrate
 	$(BIN)/python bench/screening_eval.py
 	$(BIN)/python bench/skill_extraction.py
 	$(BIN)/python bench/screening_throughput.py
+
+image: install
+	@if command -v docker >/dev/null 2>&1 && [ "$(BASE)" != local ]; then \
+	  docker build --build-arg VERSION=$(TAG) $(if $(BASE),--build-arg BASE=$(BASE)) \
+	    -t $(IMAGE):$(TAG) . ; \
+	else \
+	  $(BIN)/python -m ops.image build --tag $(IMAGE):$(TAG) \
+	    $(if $(filter local,$(BASE)),--local-base,$(if $(BASE),--base $(BASE))) ; \
+	fi
+
+# The image smoke test alone: build on the local base, run `pvara --help` and the API inside it
+# against the services until /health/ready answers (also part of `make test`).
+image-test: migrate
+	$(BIN)/pytest tests/image -q
+
+# requirements.lock: every runtime dependency pinned with hashes (the image installs from it).
+lock: install
+	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links -o requirements.lock pyproject.toml
+
+audit: install
+	$(BIN)/pip-audit --strict --require-hashes --disable-pip -r requirements.lock
 
 down:
 	-$(PVARA) services down

@@ -24,6 +24,7 @@ PARSE_APPLICATION = "parse_application"
 SCORE_APPLICATION = "score_application"
 REBUILD_SHORTLIST = "rebuild_shortlist"
 DELIVER_WEBHOOK = "deliver_webhook"
+SEND_EVENT_EMAILS = "send_event_emails"
 RUN_MAINTENANCE = "run_maintenance"
 
 NAMESPACE = "dramatiq"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -290,6 +290,67 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of the shared data sets (taxonomy sources, FERR, skill spans);"
         " default: ../shared/datasets beside the repository, else /work/shared/datasets.",
+    )
+
+    # --- e-mail (notify pool, SMTP) ---------------------------------------------------------
+    smtp_host: str = Field(
+        default="", description="SMTP server for e-mail; empty = no e-mail is sent."
+    )
+    smtp_port: int = Field(default=587, description="SMTP server port (587 STARTTLS, 465 TLS).")
+    smtp_tls: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="`starttls` (upgrade, refused if the server cannot), `tls` (implicit, port"
+        " 465) or `none` (plain: a relay on localhost only).",
+    )
+    smtp_username: str = Field(default="", description="SMTP login; empty = no AUTH.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of CAs trusted for the SMTP server's certificate; empty = system.",
+    )
+    smtp_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one SMTP session.")
+    email_from: str = Field(
+        default="no-reply@pvara.local",
+        description="Sender address when an organization has none of its own"
+        " (organizations.email_from); the organization's name is the display name.",
+    )
+    email_rate_per_s: int = Field(
+        default=100, ge=1, description="E-mails per second per SMTP account (the provider's cap)."
+    )
+    email_max_retries: int = Field(default=8, description="E-mail delivery attempts - 1.")
+    email_status_notices: str = Field(
+        default="parse_failed,rejected,withdrawn,hired",
+        description="Application statuses the candidate is e-mailed about (besides the"
+        " submission confirmation, the interview invitations and the offer).",
+    )
+    email_shortlist_interval_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="At most one shortlist summary per job in this many seconds (the newest"
+        " shortlist is sent at the end of the window); 0 = one per shortlist version.",
+    )
+
+    # --- résumé blobs on S3-compatible storage ---------------------------------------------
+    blob_url: str = Field(
+        default="",
+        description="Résumé store: empty = the local folder (PVARA_BLOB_DIR);"
+        " s3://bucket/prefix = an S3-compatible bucket.",
+    )
+    s3_endpoint_url: str = Field(
+        default="", description="S3 endpoint for S3-compatible stores; empty = AWS."
+    )
+    s3_region: str = Field(default="us-east-1", description="S3 region.")
+    s3_access_key_id: str = Field(
+        default="", description="S3 access key; empty = boto3's chain (AWS_*, IRSA, profile)."
+    )
+    s3_secret_access_key: SecretStr = Field(default=SecretStr(""), description="S3 secret key.")
+    s3_sse: Literal["AES256", "aws:kms", "none"] = Field(
+        default="AES256",
+        description="Server-side encryption requested on every upload; `none` for stores that"
+        " encrypt at rest themselves and refuse the header.",
+    )
+    s3_kms_key_id: str = Field(
+        default="", description="KMS key for `aws:kms`; empty = the bucket's default key."
     )
 
     # --- secrets ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from psycopg.rows import tuple_row
 
 from core.pii_crypto import PiiCipher
 from core.settings import Settings
-from ingest.blobs import BlobNotFoundError, BlobStore, LocalBlobStore
+from ingest.blobs import BlobNotFoundError, BlobStore, open_blob_store
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,9 @@ class EncryptingBlobStore:
 def encrypted_blob_store(
     settings: Settings, cipher: PiiCipher | None = None
 ) -> EncryptingBlobStore:
-    """The configured blob store, encrypting (the local folder of ``PVARA_BLOB_DIR``)."""
+    """The configured blob store (:func:`~ingest.blobs.open_blob_store`), encrypting."""
     return EncryptingBlobStore(
-        LocalBlobStore(settings.effective_blob_dir), cipher or PiiCipher.from_settings(settings)
+        open_blob_store(settings), cipher or PiiCipher.from_settings(settings)
     )
 
 

@@ -2,7 +2,8 @@
 
 A key is ``sha256/ab/cd/<64 hex digits>``: the same bytes always get the same key, so a put is
 idempotent and a resubmitted file is stored once. :class:`LocalBlobStore` keeps blobs in a
-directory; an S3-compatible store can implement :class:`BlobStore` with the same keys.
+directory; :class:`ingest.s3_blobs.S3BlobStore` keeps them in an S3-compatible bucket with the
+same keys. :func:`open_blob_store` picks one from the settings.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
+
+from core.settings import Settings
 
 _KEY = re.compile(r"sha256/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})")
 
@@ -191,3 +194,22 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: Public names of the key grammar, for other stores implementing :class:`BlobStore`.
+KEY_PATTERN = _KEY
+digest_of = _digest_of
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The store ``PVARA_BLOB_URL`` selects: ``s3://bucket/prefix`` an S3-compatible bucket,
+    empty the local folder (``PVARA_BLOB_DIR``, default ``<home>/blobs``)."""
+    if settings.blob_url.startswith("s3://"):
+        from ingest.s3_blobs import S3BlobStore  # boto3 is imported only where it is used
+
+        return S3BlobStore.from_settings(settings)
+    if settings.blob_url:
+        raise ValueError(
+            f"PVARA_BLOB_URL must be empty or s3://bucket/prefix, not {settings.blob_url!r}"
+        )
+    return LocalBlobStore(settings.effective_blob_dir)

@@ -12,15 +12,16 @@ import dramatiq
 
 from core.db import Pool
 from core.events import Event
-from core.queue import DELIVER_WEBHOOK, NOTIFY, enqueue
+from core.notifications import JOB_WEBHOOK_URL_SQL, status_notices, wants_email
+from core.queue import DELIVER_WEBHOOK, NOTIFY, SEND_EVENT_EMAILS, enqueue
 from core.settings import Settings
 from ingest.producer import Producer
 
 log = logging.getLogger(__name__)
 
-_PENDING_SQL = """
+_PENDING_SQL = f"""
 SELECT o.id, o.topic, o.key, o.event_type, o.payload, o.created_at, o.job_id,
-       j.webhook_url
+       {JOB_WEBHOOK_URL_SQL} AS webhook_url
   FROM event_outbox o
   LEFT JOIN jobs j ON j.id = o.job_id
  WHERE o.published_at IS NULL
@@ -33,6 +34,18 @@ SELECT o.id, o.topic, o.key, o.event_type, o.payload, o.created_at, o.job_id,
 def event_id(outbox_id: int) -> str:
     """A stable event id: the same outbox row always publishes the same id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pvara:outbox:{outbox_id}"))
+
+
+def _envelope(row: dict[str, Any]) -> dict[str, Any]:
+    """The event as the relay publishes it (id, type, time, payload), as a JSON object."""
+    event = Event(
+        type=row["event_type"],
+        payload=row["payload"],
+        id=event_id(row["id"]),
+        occurred_at=row["created_at"].isoformat(),
+    )
+    envelope: dict[str, Any] = json.loads(event.to_json())
+    return envelope
 
 
 class OutboxRelay:
@@ -50,6 +63,7 @@ class OutboxRelay:
         self.broker = broker
         self.producer = producer
         self.webhook_events = {e.strip() for e in settings.webhook_events.split(",") if e.strip()}
+        self.email_notices = status_notices(settings.email_status_notices)
 
     def publish_pending(self, limit: int = 500) -> int:
         """Publish up to ``limit`` events; returns how many were published."""
@@ -81,6 +95,10 @@ class OutboxRelay:
                     enqueue(
                         self.broker, NOTIFY, DELIVER_WEBHOOK, str(row["job_id"]), json.loads(body)
                     )
+                if self.settings.smtp_host and wants_email(
+                    row["event_type"], row["payload"], self.email_notices
+                ):
+                    enqueue(self.broker, NOTIFY, SEND_EVENT_EMAILS, _envelope(row))
             conn.execute(
                 "UPDATE event_outbox SET published_at = now() WHERE id = ANY(%s)",
                 ([row["id"] for row in rows],),

@@ -258,6 +258,12 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _healthcheck(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.healthcheck import run
+
+    return run(settings, args.role)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pvara", description=__doc__)
     parser.add_argument("--log-level", help="overrides PVARA_LOG_LEVEL")
@@ -276,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host")
     api.add_argument("--port", type=int)
     api.set_defaults(handler=_api)
+
+    healthcheck = sub.add_parser("healthcheck", help="the container image's HEALTHCHECK")
+    healthcheck.add_argument("--role", help="api, worker, … (default: what PID 1 runs)")
+    healthcheck.set_defaults(handler=_healthcheck)
 
     bridge = sub.add_parser("bridge", help="run the Kafka → Dramatiq bridge and outbox relay")
     bridge.set_defaults(handler=_bridge)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from decimal import Decimal
 
 from core.db import connect
 from core.settings import Settings
-from screening.reports import CostReport, cost_report, period, to_csv
+from screening.reports import (
+    CostReport,
+    CostRow,
+    cost_report,
+    period,
+    to_csv,
+    usd,
+    usd_per_application,
+)
 
 _COLUMNS = (
     ("applications", 12),
@@ -17,7 +26,7 @@ _COLUMNS = (
     ("prompt_tokens", 14),
     ("completion_tokens", 17),
     ("cached_tokens", 13),
-    ("cost_usd", 16),
+    ("cost_usd", 12),
     ("cost_per_application", 20),
 )
 
@@ -58,18 +67,46 @@ def render_table(report: CostReport) -> str:
     for row in [*report.rows, report.total]:
         if row is report.total:
             lines.append(rule)
-        cells = "".join(f" {getattr(row, n)!s:>{w}}" for n, w in _COLUMNS)
+        cells = "".join(f" {_cell(row, n):>{w}}" for n, w in _COLUMNS)
         lines.append(f"{row.key:<{key_width}}{cells}")
-    p = report.projection
-    lines += [
-        "",
-        f"applications reaching a priced model: {report.paid_share * 100:.2f}%",
-        f"projection at {p.applications_per_day:,} applications/day under the current routing:",
-        f"  API models   ${p.api_cost_per_application}/application"
-        f" x {p.applications_per_day:,} x 30 = ${p.api_usd_per_month:,}/month",
-        f"  Ollama       {max(p.ollama_gpus_configured, p.ollama_gpus_needed)} GPU(s)"
-        f" x ${p.ollama_gpu_hour_usd}/h x 720 h = ${p.ollama_usd_per_month:,}/month"
-        f" (GPU time needed: {p.ollama_gpu_hours_needed_per_month:,} h)",
-        f"  total        ${p.total_usd_per_month:,}/month",
-    ]
+    lines += ["", f"applications reaching a priced model: {report.paid_share * 100:.2f}%", ""]
+    lines += render_projection(report)
     return "\n".join(lines)
+
+
+def _cell(row: CostRow, name: str) -> str:
+    value = getattr(row, name)
+    if name == "cost_usd":
+        return usd(value)
+    if name == "cost_per_application":
+        return usd_per_application(value)
+    return f"{value:,}"
+
+
+def render_projection(report: CostReport) -> list[str]:
+    """The monthly projection laid out like the seed's cost table, one line per provider."""
+    p = report.projection
+    monthly = p.applications_per_day * 30
+    lines = [
+        f"Monthly projection at {p.applications_per_day:,} applications/day"
+        f" ({monthly:,}/month) under the routing observed:",
+        f"  {'provider':<10} {'share of apps':>13} {'cost/app':>10} {'apps/month':>14}"
+        f" {'monthly cost':>16}  self-hosted time",
+    ]
+    for row in p.providers:
+        time_used = ""
+        if row.compute is not None and row.units_billed is not None:
+            time_used = (
+                f"{row.units_billed} {row.compute}(s) x {usd(row.hour_usd or Decimal(0))}/h x 720 h"
+                f" (needs {row.hours_per_month:,} {row.compute} h/month;"
+                f" {row.hours_observed} h used in the period)"
+            )
+        elif row.self_hosted:
+            time_used = "in-process (worker CPU, not priced)"
+        lines.append(
+            f"  {row.provider:<10} {row.share_of_applications * 100:>12.2f}%"
+            f" {usd_per_application(row.cost_per_application):>10}"
+            f" {row.applications_per_month:>14,} {usd(row.usd_per_month):>16}  {time_used}"
+        )
+    lines.append(f"  {'total':<10} {'':>13} {'':>10} {'':>14} {usd(p.total_usd_per_month):>16}")
+    return lines

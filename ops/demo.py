@@ -28,6 +28,7 @@ from core.migrate import migrate
 from core.settings import Settings
 from core.webhooks import SIGNATURE_HEADER, SignatureError, verify
 from ingest.topics import ensure_topics
+from ops.demo_email import DemoMail
 from ops.demo_hr import change_criteria_and_rebuild, render_shortlist
 from ops.pools import render_pool_table
 from ops.processes import Child, free_port, pvara_command, running, wait_for_http
@@ -103,8 +104,10 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
 
     webhook_secret = uuid.uuid4().hex.encode()
     sink = _WebhookSink(webhook_secret)
+    mail = DemoMail()  # ops/demo_email.py: a real SMTP server for the demo's e-mails
     hr = (f"hr-{uuid.uuid4().hex[:8]}@demo.pvara.dev", uuid.uuid4().hex)
     org_id, job_id = _create_job(settings, sink.url, webhook_secret.decode(), hr)
+    mail.adopt(settings, org_id)
     print(f"  organization {org_id}\n  job          {job_id} (seed's example criteria)\n")
 
     port = free_port()
@@ -115,6 +118,7 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         "PVARA_NOTIFY_MIN_BACKOFF_MS": "500",
         # Every sample candidate submits from this one address: lift the anonymous limit.
         "PVARA_RATE_LIMIT_SUBMIT_PER_MIN": "0",
+        **mail.env(),
     }
     log_dir = settings.home / "demo-logs"
     launched = time.time()
@@ -170,7 +174,14 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
             print(f"error: the HR flow failed: {exc}", file=sys.stderr)
             return 1
         print(render_shortlist(shortlist))
+        try:
+            mail.interviews_and_offer(settings, base, job_id, *hr)
+        except httpx.HTTPError as exc:
+            print(f"error: the interview flow failed: {exc}", file=sys.stderr)
+            return 1
+        mail.wait_delivered(settings)
     sink.close()
+    mail.close()
     print("\n== Screening: routing mix and LLM cost ==")
     print(routing_mix_and_costs(settings, job_id))
     print(
@@ -178,6 +189,7 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         f"({', '.join(f'{k}: {v}' for k, v in sorted(sink.events.items()))}); "
         f"bad signatures: {sink.rejected}"
     )
+    print(mail.report())
     lost = stats["lost"]
     if not ok or lost:
         print(f"\nFAILED: {lost} application(s) lost or unfinished", file=sys.stderr)

@@ -326,8 +326,10 @@ def issue_ops_token(settings: Settings) -> str:
 
 def create_ops_app(settings: Settings | None = None) -> Litestar:
     """The API with the operations routes (what ``pvara api`` serves)."""
+    from ops.finance import FinancePlugin
+
     settings = settings or get_settings()
-    return create_app(settings, plugins=[OpsPlugin(settings)])
+    return create_app(settings, plugins=[OpsPlugin(settings), FinancePlugin()])
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

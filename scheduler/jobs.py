@@ -24,7 +24,7 @@ from core.db import PARTITIONED_TABLES, ensure_partitions
 from core.domain import ApplicationStatus as S
 from core.queue import PARSE, PARSE_APPLICATION, SCORE, SCORE_APPLICATION, enqueue
 from core.settings import Settings
-from ingest.blobs import LocalBlobStore
+from ingest.blobs import open_blob_store
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def sweep_resume_files(ctx: JobContext) -> dict[str, Any]:
     """Delete the résumé files no application references (archived ones included) that were
     stored more than ``blob_grace_s`` ago: those an erasure had to leave because they were
     recent, and those of submissions that never reached the database."""
-    store = LocalBlobStore(ctx.settings.effective_blob_dir)
+    store = open_blob_store(ctx.settings)
     grace = ctx.settings.blob_grace_s
     keys = list(store.keys(min_age_s=grace))
     deleted = 0

@@ -13,14 +13,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import psycopg
 from psycopg import AsyncConnection
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainSerializer
 
 from core.settings import Settings
-from screening.prices import GpuPrice, PriceTable, load_prices
+from screening.prices import GpuPrice, PriceTable, UnknownPriceError, load_prices
 
 GroupBy = Literal["provider", "model", "job", "organization", "day", "tier"]
 GROUP_BY: tuple[GroupBy, ...] = ("provider", "model", "job", "organization", "day", "tier")
@@ -56,6 +56,30 @@ _WHERE = """
 _TOTAL_SQL = f"SELECT {_MEASURES} {_WHERE}"
 _USD = Decimal("0.00000001")
 _CENTS = Decimal("0.01")
+_PER_APP = Decimal("0.0001")
+_HOURS = Decimal("0.01")
+
+
+def _fixed(value: Decimal) -> str:
+    """A decimal in plain notation (``0.00000000``, never ``0E-8``)."""
+    return format(value, "f")
+
+
+#: An amount of money in JSON: a string in plain decimal notation, exact to the ledger's scale.
+Usd = Annotated[Decimal, PlainSerializer(_fixed, return_type=str, when_used="json")]
+
+
+def usd(amount: Decimal) -> str:
+    """Money for people: ``$1,234.57`` (rounded half-even to the cent)."""
+    cents = amount.quantize(_CENTS, ROUND_HALF_EVEN)
+    return f"-${-cents:,.2f}" if cents < 0 else f"${cents:,.2f}"
+
+
+def usd_per_application(amount: Decimal) -> str:
+    """A cost per application: four decimals (``$0.0039``); ``<$0.0001`` when it rounds away."""
+    if 0 < amount < Decimal("0.00005"):
+        return "<$0.0001"
+    return f"${amount.quantize(_PER_APP, ROUND_HALF_EVEN):,.4f}"
 
 
 def _group_sql(group_by: GroupBy) -> str:
@@ -73,8 +97,31 @@ class CostRow(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int
-    cost_usd: Decimal
-    cost_per_application: Decimal
+    cost_usd: Usd
+    cost_per_application: Usd
+
+
+class ProviderProjection(BaseModel):
+    """One row of the monthly projection, laid out like the seed's cost table.
+
+    ``share_of_applications`` is the share of applications with at least one call to the
+    provider: the local screener sees every application, so the shares add up to more than
+    100 %. API providers cost their observed cost per application times the applications
+    they will see; a self-hosted provider costs the machines kept running (``units_billed``
+    × hourly rate × 720 h), at least as many as the compute hours the volume needs.
+    """
+
+    provider: str
+    self_hosted: bool
+    share_of_applications: Decimal
+    applications_per_month: int
+    cost_per_application: Usd
+    usd_per_month: Usd
+    compute: Literal["GPU", "CPU"] | None = None
+    hour_usd: Usd | None = None
+    hours_observed: Decimal | None = None
+    hours_per_month: Decimal | None = None
+    units_billed: int | None = None
 
 
 class Projection(BaseModel):
@@ -85,14 +132,16 @@ class Projection(BaseModel):
     """
 
     applications_per_day: int
-    api_cost_per_application: Decimal
-    api_usd_per_month: Decimal
-    ollama_gpu_hour_usd: Decimal
+    api_cost_per_application: Usd
+    api_usd_per_month: Usd
+    ollama_gpu_hour_usd: Usd
     ollama_gpu_hours_needed_per_month: Decimal
     ollama_gpus_configured: int
     ollama_gpus_needed: int
-    ollama_usd_per_month: Decimal
-    total_usd_per_month: Decimal
+    ollama_usd_per_month: Usd
+    total_usd_per_month: Usd
+    providers: list[ProviderProjection] = []
+    """The seed's table: per provider, share of applications, cost each, cost per month."""
 
 
 class CostReport(BaseModel):
@@ -146,9 +195,13 @@ def cost_report(
     params = _params(start, end, organization_id)
     rows = conn.execute(_group_sql(group_by), params).fetchall()
     total = conn.execute(_TOTAL_SQL, params).fetchone()
+    providers = rows if group_by == "provider" else conn.execute(_group_sql("provider"), params)
+    models = rows if group_by == "model" else conn.execute(_group_sql("model"), params)
     return build_report(
         rows,
         total,
+        providers=list(providers),
+        models=list(models),
         start=start,
         end=end,
         group_by=group_by,
@@ -174,9 +227,17 @@ async def cost_report_async(
     params = _params(start, end, organization_id)
     rows = await (await conn.execute(_group_sql(group_by), params)).fetchall()
     total = await (await conn.execute(_TOTAL_SQL, params)).fetchone()
+    providers = rows
+    if group_by != "provider":
+        providers = await (await conn.execute(_group_sql("provider"), params)).fetchall()
+    models = rows
+    if group_by != "model":
+        models = await (await conn.execute(_group_sql("model"), params)).fetchall()
     return build_report(
         rows,
         total,
+        providers=providers,
+        models=models,
         start=start,
         end=end,
         group_by=group_by,
@@ -198,8 +259,11 @@ def build_report(
     applications_per_day: int,
     gpus: int,
     prices: PriceTable,
+    providers: Sequence[Mapping[str, Any]] = (),
+    models: Sequence[Mapping[str, Any]] = (),
 ) -> CostReport:
-    """Assemble the report from the grouped rows and the total row of the SQL above."""
+    """Assemble the report from the grouped rows and the total row of the SQL above (plus the
+    rows by provider and by model, which the per-provider projection needs)."""
     total = total or {}
     total_row = _row("total", total)
     applications = total_row.applications
@@ -219,8 +283,100 @@ def build_report(
             applications_per_day=applications_per_day,
             gpus=gpus,
             gpu_hour_usd=_gpu_hour_usd(prices),
+        ).model_copy(
+            update={
+                "providers": provider_projection(
+                    providers,
+                    models,
+                    applications=applications,
+                    applications_per_day=applications_per_day,
+                    gpus=gpus,
+                    prices=prices,
+                )
+            }
         ),
     )
+
+
+def _hourly(
+    prices: PriceTable, provider: str, model: str
+) -> tuple[Literal["GPU", "CPU"], Decimal] | None:
+    """``("GPU" | "CPU", USD per hour)`` when the model is priced by machine time."""
+    try:
+        price = prices.price(provider, model)
+    except UnknownPriceError:
+        return None
+    for compute, field in (("GPU", "gpu_hour_usd"), ("CPU", "cpu_hour_usd")):
+        rate = getattr(price, field, None)
+        if rate:
+            return compute, Decimal(rate)  # type: ignore[return-value]
+    return None
+
+
+def provider_projection(
+    providers: Sequence[Mapping[str, Any]],
+    models: Sequence[Mapping[str, Any]],
+    *,
+    applications: int,
+    applications_per_day: int,
+    gpus: int,
+    prices: PriceTable,
+) -> list[ProviderProjection]:
+    """The seed's cost table from the observed routing: see :class:`ProviderProjection`."""
+    monthly_apps = Decimal(applications_per_day * DAYS_PER_MONTH)
+    priced: dict[str, list[tuple[Decimal, Decimal]]] = {}  # provider → (cost, hourly rate)
+    compute: dict[str, tuple[Literal["GPU", "CPU"], Decimal]] = {}
+    for row in models:
+        provider, _, model = str(row["key"]).partition(":")
+        if (hourly := _hourly(prices, provider, model)) is not None:
+            compute.setdefault(provider, hourly)
+            priced.setdefault(provider, []).append((Decimal(row.get("cost_usd") or 0), hourly[1]))
+    observed = {str(r["key"]): r for r in providers}
+    if gpus and "ollama" not in observed:  # the GPUs kept running cost even when idle
+        observed["ollama"] = {"key": "ollama", "applications": 0, "cost_usd": 0}
+    out = []
+    for provider, row in sorted(observed.items()):
+        apps = int(row.get("applications") or 0)
+        cost = Decimal(row.get("cost_usd") or 0)
+        share = Decimal(apps) / applications if applications else Decimal(0)
+        per_app = cost / apps if apps else Decimal(0)
+        hourly = compute.get(provider) or _hourly(prices, provider, "*")
+        entry = ProviderProjection(
+            provider=provider,
+            self_hosted=provider not in API_PROVIDERS,
+            share_of_applications=share.quantize(_PER_APP, ROUND_HALF_EVEN),
+            applications_per_month=int((share * monthly_apps).to_integral_value()),
+            cost_per_application=per_app.quantize(_USD, ROUND_HALF_EVEN),
+            usd_per_month=Decimal(0),
+        )
+        if hourly is None:
+            month = cost / applications * monthly_apps if applications else Decimal(0)
+            out.append(entry.model_copy(update={"usd_per_month": month.quantize(_CENTS)}))
+            continue
+        kind, rate = hourly
+        calls = priced.get(provider, [])
+        used = sum((c / r for c, r in calls), Decimal(0))
+        if used:
+            rate = cost / used  # the rate the calls were priced at
+        per_month = sum(
+            (c * monthly_apps / applications / r for c, r in calls if applications), Decimal(0)
+        )
+        needed = math.ceil(per_month / HOURS_PER_MONTH)
+        units = max(gpus if provider == "ollama" and kind == "GPU" else 0, needed)
+        month = units * rate * HOURS_PER_MONTH
+        out.append(
+            entry.model_copy(
+                update={
+                    "compute": kind,
+                    "hour_usd": rate.quantize(_CENTS, ROUND_HALF_EVEN),
+                    "hours_observed": used.quantize(Decimal("0.0001"), ROUND_HALF_EVEN),
+                    "hours_per_month": per_month.quantize(_HOURS, ROUND_HALF_EVEN),
+                    "units_billed": units,
+                    "usd_per_month": month.quantize(_CENTS, ROUND_HALF_EVEN),
+                }
+            )
+        )
+    return out
 
 
 def project(
@@ -267,19 +423,30 @@ CSV_COLUMNS = (
 )
 
 
+#: The CSV's money columns: amounts in dollars and cents, per application to four decimals.
+_CSV_MONEY = {"cost_usd": _CENTS, "cost_per_application": _PER_APP}
+
+
 def to_csv(report: CostReport) -> str:
-    """The groups and a final ``total`` row as CSV (one header line)."""
+    """The groups and a final ``total`` row as CSV (one header line). Money is in plain
+    decimal notation for spreadsheets: ``cost_usd`` to the cent, ``cost_per_application`` to
+    four decimals (the header names the currency)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([report.group_by if c == "key" else c for c in CSV_COLUMNS])
     for row in [*report.rows, report.total]:
-        writer.writerow([getattr(row, c) for c in CSV_COLUMNS])
+        writer.writerow([_csv_cell(c, getattr(row, c)) for c in CSV_COLUMNS])
     return out.getvalue()
+
+
+def _csv_cell(column: str, value: Any) -> Any:
+    places = _CSV_MONEY.get(column)
+    return _fixed(Decimal(value).quantize(places, ROUND_HALF_EVEN)) if places else value
 
 
 def _row(key: str, r: Mapping[str, Any]) -> CostRow:
     applications = int(r.get("applications") or 0)
-    cost = Decimal(r.get("cost_usd") or 0)
+    cost = Decimal(r.get("cost_usd") or 0).quantize(_USD, ROUND_HALF_EVEN)
     per_app = cost / applications if applications else Decimal(0)
     return CostRow(
         key=key,

@@ -1,5 +1,9 @@
 """The ``notify`` pool: signed webhook deliveries with retries, dead-lettered after the last.
 
+A job's webhook URL is its own ``webhook_url``, else its latest criteria's
+``notifications.webhook_url`` (:data:`core.notifications.JOB_WEBHOOK_URL_SQL`). E-mails:
+``tasks.email``.
+
 Target URLs are user input: loopback, private, link-local and metadata addresses are refused
 after DNS resolution unless the host is on ``PVARA_WEBHOOK_ALLOW_HOSTS`` (SSRF).
 """
@@ -16,6 +20,7 @@ from urllib.parse import urlsplit
 import dramatiq
 import httpx
 
+from core.notifications import JOB_WEBHOOK_URL_SQL
 from core.queue import DELIVER_WEBHOOK, NOTIFY
 from core.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign
 from tasks import _resources
@@ -24,6 +29,9 @@ from tasks.broker import broker  # noqa: F401  (declares the broker before the a
 log = logging.getLogger(__name__)
 
 _DELIVERED_KEY = "pvara:webhook:delivered:{}"
+_JOB_WEBHOOK_SQL = (
+    f"SELECT {JOB_WEBHOOK_URL_SQL} AS webhook_url, j.webhook_secret FROM jobs j WHERE j.id = %s"
+)
 _DELIVERED_TTL_S = 30 * 24 * 3600
 
 
@@ -55,9 +63,7 @@ def deliver_webhook(job_id: str, event: dict[str, Any]) -> None:
     if redis.exists(delivered_key):
         return
     with _resources.db().connection() as conn:
-        job = conn.execute(
-            "SELECT webhook_url, webhook_secret FROM jobs WHERE id = %s", (job_id,)
-        ).fetchone()
+        job = conn.execute(_JOB_WEBHOOK_SQL, (job_id,)).fetchone()
     if job is None or not job["webhook_url"]:
         return
     url: str = job["webhook_url"]

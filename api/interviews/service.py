@@ -15,6 +15,8 @@ from api.errors import ProblemError
 from api.interviews.schemas import FeedbackIn, InterviewIn, InterviewOut, RescheduleIn
 from api.security import OrgSession
 from core.domain import ApplicationStatus, Role
+from core.events import INTERVIEWS_CANCELLED, INTERVIEWS_RESCHEDULED, INTERVIEWS_SCHEDULED
+from core.outbox import add_event_async
 
 _COLUMNS = (
     "id, application_id, candidate_id, interviewer_id, interview_type, starts_at,"
@@ -122,6 +124,35 @@ def _raise_conflict(conflicting: uuid.UUID | None, who: str) -> None:
     )
 
 
+async def _calendar_event(conn: AsyncConnection[Any], topic: str, out: InterviewOut) -> None:
+    """Emit ``topic`` for the invitation e-mails, raising the iCalendar SEQUENCE on an update
+    or cancellation (calendars keep the event of the same UID with the highest SEQUENCE)."""
+    bump = 0 if topic == INTERVIEWS_SCHEDULED else 1
+    cur = await conn.execute(
+        "UPDATE interviews i SET calendar_sequence = i.calendar_sequence + %s"
+        " FROM application_index x WHERE i.id = %s AND x.id = i.application_id"
+        " RETURNING i.calendar_sequence, x.job_id",
+        (bump, out.id),
+    )
+    row: Any = await cur.fetchone()
+    await add_event_async(
+        conn,
+        topic,
+        {
+            "interview_id": str(out.id),
+            "application_id": str(out.application_id),
+            "job_id": str(row["job_id"]),
+            "interviewer_id": str(out.interviewer_id),
+            "interview_type": out.interview_type,
+            "starts_at": out.starts_at.isoformat(),
+            "ends_at": out.ends_at.isoformat(),
+            "sequence": row["calendar_sequence"],
+        },
+        key=str(row["job_id"]),
+        job_id=row["job_id"],
+    )
+
+
 async def schedule(session: OrgSession, data: InterviewIn) -> InterviewOut:
     """Schedule an interview; the application moves to ``interview`` if it is not there."""
     try:
@@ -166,6 +197,7 @@ async def schedule(session: OrgSession, data: InterviewIn) -> InterviewOut:
             if app["status"] != ApplicationStatus.INTERVIEW:
                 await change_status(conn, app, ApplicationStatus.INTERVIEW, "interview scheduled")
             out = InterviewOut.model_validate(row)
+            await _calendar_event(conn, INTERVIEWS_SCHEDULED, out)
             await session.audit(
                 conn, "interview.schedule", "interview", out.id, after=out.model_dump(mode="json")
             )
@@ -203,6 +235,7 @@ async def reschedule(
                 (data.starts_at, data.ends_at, interviewer, interview_id, session.organization_id),
             )
             out = InterviewOut.model_validate(await cur.fetchone())
+            await _calendar_event(conn, INTERVIEWS_RESCHEDULED, out)
             await session.audit(
                 conn,
                 "interview.reschedule",
@@ -229,6 +262,7 @@ async def cancel(session: OrgSession, interview_id: uuid.UUID) -> InterviewOut:
             (interview_id, session.organization_id),
         )
         out = InterviewOut.model_validate(await cur.fetchone())
+        await _calendar_event(conn, INTERVIEWS_CANCELLED, out)
         await session.audit(
             conn,
             "interview.cancel",

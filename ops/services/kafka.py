@@ -6,7 +6,6 @@ the storage is formatted once; the broker runs as a detached JVM with a small he
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -24,6 +23,7 @@ from ops.services._base import (
     stop_pid,
     wait_until,
 )
+from ops.services._maven import resolve_jars
 
 KAFKA_VERSION = "4.3.1"
 _POM = Path(__file__).resolve().parent.parent / "kafka" / "pom.xml"
@@ -164,40 +164,18 @@ class KafkaService(Service):
             stop_pid(pid, timeout_s=45)
 
     def _resolve_jars(self) -> None:
-        stamp = self.libs / ".resolved"
-        pom_hash = hashlib.sha256(_POM.read_bytes()).hexdigest()
-        if stamp.exists() and stamp.read_text() == pom_hash:
-            return
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            apt_install("maven")
-            mvn = shutil.which("mvn")
-            if mvn is None:
-                raise ServiceError("kafka: Maven (mvn) is missing; `apt-get install maven`.")
-        if self.libs.exists():
-            shutil.rmtree(self.libs)
-        done = subprocess.run(
-            [
-                mvn,
-                "-q",
-                "-B",
-                "-f",
-                str(_POM),
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={self.libs}",
-                "-DincludeScope=runtime",
-                f"-Dmaven.repo.local={self.settings.home / 'm2'}",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0 or not (self.libs / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
-            raise ServiceError(
-                "kafka: Maven could not resolve the Kafka jars from Maven Central "
-                f"({_POM}). Check that Maven Central is reachable, or set PVARA_KAFKA_BOOTSTRAP "
-                f"to an existing cluster.\n{done.stdout[-1500:]}{done.stderr[-1500:]}"
+        try:
+            resolve_jars(
+                "kafka",
+                _POM,
+                self.libs,
+                self.settings.home / "m2",
+                f"kafka_2.13-{KAFKA_VERSION}.jar",
             )
-        stamp.write_text(pom_hash)
+        except ServiceError as exc:
+            raise ServiceError(
+                f"{exc} Or set PVARA_KAFKA_BOOTSTRAP to an existing cluster."
+            ) from exc
 
     def _write_config(self) -> Path:
         config = self.dir / "server.properties"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -66,7 +67,7 @@ def test_projection_scales_observed_cost_and_adds_the_ollama_gpus(
 
     report = client.get(URL, params={**WINDOW, "per_day": 1000}, headers=headers).json()
 
-    p = {k: Decimal(str(v)) for k, v in report["projection"].items()}
+    p = {k: Decimal(str(v)) for k, v in report["projection"].items() if k != "providers"}
     # API: $0.0155 over 4 applications = $0.003875 each, x 1000/day x 30 days
     assert p["api_cost_per_application"] == Decimal("0.003875")
     assert p["api_usd_per_month"] == Decimal("116.25")
@@ -75,6 +76,51 @@ def test_projection_scales_observed_cost_and_adds_the_ollama_gpus(
     assert (p["ollama_gpus_configured"], p["ollama_gpus_needed"]) == (Decimal(1), Decimal(1))
     assert p["ollama_usd_per_month"] == Decimal("864.00")  # 1 x $1.20 x 720 h
     assert p["total_usd_per_month"] == Decimal("980.25")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def _is_uuid_or_day(text: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-f-]{36}|\d{4}-\d\d-\d\d.*", text))
+
+
+def test_json_money_is_never_in_scientific_notation_and_the_projection_has_a_row_per_provider(
+    client: TestClient[Any], finance: tuple[uuid.UUID, dict[str, str]]
+) -> None:
+    _, headers = finance
+
+    response = client.get(URL, params={**WINDOW, "per_day": 1000}, headers=headers)
+
+    report = response.json()
+    numbers = [v for v in _strings(report) if re.match(r"-?\d", v) and not _is_uuid_or_day(v)]
+    assert numbers and all(re.fullmatch(r"-?\d+(\.\d+)?", v) for v in numbers), numbers
+    local = next(r for r in report["rows"] if r["key"] == "local")
+    assert local["cost_usd"] == "0.00000000"
+    rows = {r["provider"]: r for r in report["projection"]["providers"]}
+    assert sorted(rows) == ["anthropic", "local", "ollama", "openai"]
+    assert Decimal(rows["openai"]["share_of_applications"]) == Decimal("0.5")
+    assert Decimal(rows["openai"]["cost_per_application"]) == Decimal("0.006")
+    assert Decimal(rows["openai"]["usd_per_month"]) == Decimal("90.00")
+    ollama = rows["ollama"]
+    assert (ollama["self_hosted"], ollama["compute"], ollama["units_billed"]) == (True, "GPU", 1)
+    assert Decimal(ollama["hours_per_month"]) == Decimal("3.12")
+    assert Decimal(ollama["usd_per_month"]) == Decimal("864.00")
+    assert sum(Decimal(r["usd_per_month"]) for r in rows.values()) == Decimal("980.25")
+
+
+def test_the_csv_variant_is_in_the_openapi_document(client: TestClient[Any]) -> None:
+    schema = client.get("/schema/openapi.json").json()
+
+    ok = schema["paths"]["/api/v1/reports/llm-costs"]["get"]["responses"]["200"]
+    assert set(ok["content"]) == {"application/json", "text/csv"}
+    assert ok["content"]["text/csv"]["schema"]["type"] == "string"
+    assert "cost_per_application" in ok["content"]["text/csv"]["example"]
 
 
 def test_report_by_day_and_by_job(
@@ -112,8 +158,11 @@ def test_csv_has_a_row_per_group_and_the_total(
         "openai:gpt-5",
         "total",
     }
-    assert Decimal(by_model["openai:gpt-5"]["cost_usd"]) == Decimal("0.012")
-    assert Decimal(by_model["total"]["cost_usd"]) == Decimal("0.016")
+    # Money in plain decimals for spreadsheets: to the cent, per application to 4 places.
+    assert by_model["openai:gpt-5"]["cost_usd"] == "0.01"
+    assert by_model["openai:gpt-5"]["cost_per_application"] == "0.0060"
+    assert by_model["local:pvara-local-v1"]["cost_usd"] == "0.00"
+    assert by_model["total"]["cost_usd"] == "0.02"
     assert by_model["total"]["applications"] == "4"
 
 

@@ -72,6 +72,7 @@ REQUIRED_EGRESS = {
     ("TCP", 443),
 }
 OLLAMA = ("TCP", 11434)  # the score pool only
+SMTP = {("TCP", 587), ("TCP", 465)}  # the notify pool only (e-mail)
 KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}
 SECRET_LIKE_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY|PRIVATE_KEY|DATABASE_URL|REDIS_URL")
 SECRET_LIKE_TEXT = (
@@ -567,7 +568,7 @@ def test_network_policy_limits_egress_to_dns_datastores_and_https(docs: list[Doc
             assert rule.get("ports"), f"{policy['metadata']['name']} allows every port"
             allowed |= {(p["protocol"], p["port"]) for p in rule["ports"]}
     assert allowed >= REQUIRED_EGRESS
-    assert not allowed - REQUIRED_EGRESS - {OLLAMA}, "an unexpected egress port"
+    assert not allowed - REQUIRED_EGRESS - {OLLAMA} - SMTP, "an unexpected egress port"
 
 
 # --- production overlay ----------------------------------------------------------------------

@@ -204,3 +204,36 @@ def test_a_poison_parse_message_is_dead_lettered_and_replays_once_fixed(
         60,
         "parse after replay",
     )
+
+
+def test_the_criteria_webhook_url_is_used_when_the_job_has_none(
+    db: psycopg.Connection[Any], receiver: WebhookReceiver, worker: dramatiq.Worker
+) -> None:
+    """``notifications.webhook_url`` of the latest criteria, for the relay and for notify."""
+    from psycopg.types.json import Jsonb
+
+    from core.notifications import JOB_WEBHOOK_URL_SQL
+    from tasks.notify import deliver_webhook
+
+    job = create_org_and_job(db, criteria={"notifications": {"webhook_url": "https://old.example"}})
+    db.execute(
+        "INSERT INTO screening_criteria (organization_id, job_id, version, criteria)"
+        " VALUES (%s, %s, 2, %s)",
+        (job.organization_id, job.job_id, Jsonb({"notifications": {"webhook_url": receiver.url}})),
+    )
+    db.execute("UPDATE jobs SET webhook_secret = %s WHERE id = %s", (SECRET.decode(), job.job_id))
+    url = db.execute(
+        f"SELECT {JOB_WEBHOOK_URL_SQL} AS url FROM jobs j WHERE j.id = %s", (job.job_id,)
+    ).fetchone()
+    assert url["url"] == receiver.url  # the latest version wins
+
+    event = _event()
+    deliver_webhook.send(str(job.job_id), event)
+
+    (delivery,) = receiver.wait_for(1)
+    assert delivery.signature_ok and delivery.delivery_id == event["id"]
+    own = create_org_and_job(db, webhook_url="https://job.example/hook", criteria={})
+    url = db.execute(
+        f"SELECT {JOB_WEBHOOK_URL_SQL} AS url FROM jobs j WHERE j.id = %s", (own.job_id,)
+    ).fetchone()
+    assert url["url"] == "https://job.example/hook"  # the job's own URL comes first
