@@ -1,5 +1,5 @@
-"""Who an e-mail goes to. The candidate's address is read in ONE place, :func:`candidate_email`
-(PII: when addresses are encrypted at rest, only that function changes)."""
+"""Who an e-mail goes to. The candidate's address, encrypted at rest, is read (decrypted) in
+ONE place, :func:`candidate_email`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from core.domain import ERASED
+from core.pii_crypto import decrypt
 
 # Deliberately plain: a syntactically odd address is refused by the SMTP server anyway, this
 # only keeps placeholders ("[erased]") and header injection (CR/LF) out of the envelope.
@@ -28,7 +29,7 @@ def candidate_email(application: Mapping[str, Any]) -> str | None:
     """The candidate's address from an ``applications`` row; None once erased."""
     if application.get("pii_erased_at") is not None:
         return None
-    raw = application.get("candidate_email")
+    raw = decrypt(application.get("candidate_email"), application["organization_id"])
     return None if raw == ERASED else deliverable(raw)
 
 
