@@ -24,13 +24,14 @@ from core.settings import Settings
 
 #: JSON and everything else: nothing may be loaded, framed or submitted.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-#: The dashboard and the API docs: their own scripts, styles and images, nothing inline.
+#: The dashboards (/ops, /finance) and the API docs: their own scripts, styles and images,
+#: nothing inline.
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none';"
     " form-action 'self'"
 )
-_PAGES = ("/ops", "/schema")
+_PAGES = ("/ops", "/finance", "/schema")
 
 _STATIC: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),

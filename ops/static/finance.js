@@ -27,7 +27,11 @@
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      // Through the CSSOM: the page's CSP refuses style attributes (no 'unsafe-inline').
+      if (key === "style") node.style.cssText = value;
+      else node.setAttribute(key, value);
+    }
     for (const child of children) node.append(child instanceof Node ? child : String(child));
     return node;
   }

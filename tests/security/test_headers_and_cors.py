@@ -13,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.headers import API_CSP, PAGE_CSP
+from core.domain import Role
 from core.settings import Settings
 from ops.browser import Browser, chromium_path
 from ops.web import create_ops_app, issue_ops_token
@@ -40,6 +41,7 @@ def _requests(org: Org) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/schema/assets/docs.js", {}),
         ("GET", "/ops", {}),
         ("GET", "/ops/static/dashboard.js", {}),
+        ("GET", "/finance", {}),
         ("GET", "/metrics", {}),  # 401
     ]
 
@@ -49,7 +51,7 @@ def test_every_response_carries_the_security_headers(client: TestClient[Any], or
         answer = client.request(method, path, **kwargs)
         for name, value in _ALWAYS.items():
             assert answer.headers.get(name) == value, (path, answer.status_code, name)
-        page = path.startswith(("/ops", "/schema"))
+        page = path.startswith(("/ops", "/finance", "/schema"))
         assert answer.headers["content-security-policy"] == (PAGE_CSP if page else API_CSP), path
         assert "unsafe-inline" not in answer.headers["content-security-policy"]
         assert "permissions-policy" in answer.headers
@@ -73,8 +75,8 @@ def test_the_api_docs_load_only_assets_the_api_serves(client: TestClient[Any]) -
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="needs Chromium (tests/ops installs it)")
-def test_the_api_docs_and_the_dashboard_work_under_their_csp_in_a_browser(
-    served: Served, services_up: Settings
+def test_the_api_docs_and_the_dashboards_work_under_their_csp_in_a_browser(
+    served: Served, services_up: Settings, org_a: Org
 ) -> None:
     watch = (
         "window.__csp = []; document.addEventListener('securitypolicyviolation',"
@@ -87,6 +89,10 @@ def test_the_api_docs_and_the_dashboard_work_under_their_csp_in_a_browser(
         browser.wait_for("document.querySelectorAll('.opblock').length > 30", 30)
         assert browser.evaluate("window.__csp") == []
         browser.navigate(f"{base}/ops#token={issue_ops_token(services_up)}")
+        browser.wait_for("document.body.dataset.loaded === '1'", 30)
+        assert browser.evaluate("window.__csp") == []
+        finance = org_a.headers[Role.FINANCE]["Authorization"].removeprefix("Bearer ")
+        browser.navigate(f"{base}/finance#token={finance}")
         browser.wait_for("document.body.dataset.loaded === '1'", 30)
         assert browser.evaluate("window.__csp") == []
 
