@@ -63,7 +63,5 @@ def depth(resume: Resume, evidence: SkillEvidence, query: Query) -> Depth:
     for found in evidence.word_lines.values():
         lines |= found
     weighted = sum(evidence.strength(line) for line in lines)
-    value = (
-        (1 - math.exp(-relevant / YEARS_SCALE)) + (1 - math.exp(-weighted / LINES_SCALE))
-    ) / 2
+    value = ((1 - math.exp(-relevant / YEARS_SCALE)) + (1 - math.exp(-weighted / LINES_SCALE))) / 2
     return Depth(value, relevant, weighted, best_role, best_years)
