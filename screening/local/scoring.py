@@ -20,7 +20,9 @@ location        10      1 if any preferred location (e.g. "Remote") appears, els
 ==============  ======  =====================================================================
 
 The weights are set a priori (what a recruiter weighs first: the skills asked, then whether
-the candidate has done this job, then the rest), never fitted to graded data. A matched
+the candidate has done this job and for how long, then the rest), never fitted to graded data:
+``bench/screening_eval.py`` fits them leave-one-rater-out on FERR as a check, and the fitted
+ones do no better. A matched
 disqualifier caps the score at 20 and rejects. Scores are rounded to 0.1.
 """
 
