@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from screening.local.depth import Depth
 from screening.local.education import LEVEL_NAMES
 from screening.local.job import JobProfile
 from screening.local.occupations import OccupationFit
@@ -122,6 +123,20 @@ def relevance_reason(found: Relevance, share: str) -> str:
     """The lexical component: BM25 and the words that gave most of it."""
     words = ", ".join(found.top_words) or "none"
     return f"Relevance {share}: BM25 {found.value:.2f} of the job's words (most: {words})."
+
+
+def depth_reason(found: Depth, resume: Resume, share: str, out: list[Evidence]) -> str:
+    """The depth component: relevant years (the role adding most, quoted) and evidence lines."""
+    text = (
+        f"Depth {share}: {found.relevant_years:.1f} years in roles holding the job's words, "
+        f"{found.evidence_lines:.1f} weighted lines naming the requested skills"
+    )
+    role = found.best_role
+    if role is None:
+        return text + "."
+    line = resume.lines[role.line]
+    add_evidence(out, line, f"relevant experience ({found.best_years:.1f} yrs)")
+    return text + f"; most from {found.best_years:.1f} yrs — “{quote(line)}”."
 
 
 def experience_reason(resume: Resume, profile: JobProfile, share: str, out: list[Evidence]) -> str:

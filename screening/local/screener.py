@@ -21,8 +21,8 @@ from screening.index import TaxonomyIndex, default_index
 from screening.injection import injection_spans, normalize_text
 from screening.local.dates import month_of
 from screening.local.job import JobProfile, ProfileCache
-from screening.local.resume import read_resume
-from screening.local.scoring import score
+from screening.local.resume import Resume, read_resume
+from screening.local.scoring import WEIGHTS, components, score
 from screening.local.skills import SkillEvidence
 from screening.result import ScreeningResult
 from screening.taxonomy import Taxonomy, default_taxonomy
@@ -85,6 +85,45 @@ class LocalScreener:
         ``job_description`` supplies the skills when the criteria list none; ``job_title``
         (or the description's first line) names the job's occupation.
         """
+        resume, evidence, profile, injected = self._read(
+            resume_text, criteria, job_description, job_title, job_key
+        )
+        return score(
+            resume,
+            evidence,
+            profile,
+            criteria,
+            self._index,
+            injected=injected,
+            weights=self._weights,
+        )
+
+    def component_values(
+        self,
+        resume_text: str,
+        criteria: Criteria,
+        job_description: str | None = None,
+        *,
+        job_title: str | None = None,
+        job_key: Hashable | None = None,
+    ) -> dict[str, float]:
+        """The value (0..1) of every score component that applies to the job, before
+        weighting (what :meth:`screen` combines; benchmarks fit and check weights on it)."""
+        resume, evidence, profile, _ = self._read(
+            resume_text, criteria, job_description, job_title, job_key
+        )
+        everything = dict.fromkeys(WEIGHTS, 1.0)
+        parts, _, _ = components(resume, evidence, profile, self._index, everything)
+        return dict(parts.values)
+
+    def _read(
+        self,
+        resume_text: str,
+        criteria: Criteria,
+        job_description: str | None,
+        job_title: str | None,
+        job_key: Hashable | None,
+    ) -> tuple[Resume, SkillEvidence, JobProfile, bool]:
         text = normalize_text(resume_text).replace("\r\n", "\n").replace("\r", "\n")
         spans = injection_spans(text)
         if spans:
@@ -100,15 +139,7 @@ class LocalScreener:
             profile.literal_keys,
             profile.words,
         )
-        return score(
-            resume,
-            evidence,
-            profile,
-            criteria,
-            self._index,
-            injected=bool(spans),
-            weights=self._weights,
-        )
+        return resume, evidence, profile, bool(spans)
 
 
 def _blank_lines(text: str, spans: Sequence[tuple[int, int]]) -> str:

@@ -154,6 +154,42 @@ def test_near_equal_candidates_get_distinct_scores(screener: LocalScreener) -> N
 
 def test_every_component_is_in_the_reasoning_with_a_quote(screener: LocalScreener) -> None:
     result = screener.screen(STRONG_ACCOUNTANT, ACCOUNTANT_JOB, job_title="Accountant")
-    for part in ("Must-have", "Occupation fit", "Relevance", "“"):
+    for part in ("Must-have", "Occupation fit", "Relevance", "Depth", "“"):
         assert part in result.reasoning
     assert result.evidence
+
+
+def _accountant(years: int, roles: int) -> str:
+    """An accountant who names the same skills, with ``roles`` dated roles of ``years`` each."""
+    lines = ["ACCOUNTANT", "Experience"]
+    end = 2024
+    for n in range(roles):
+        lines.append(f"Accountant, Firm {n} — {end - years} – {end}")
+        lines.append("• Bookkeeping, reconciliation and financial statements; sales tax.")
+        end -= years
+    return "\n".join(lines) + "\n"
+
+
+def test_longer_relevant_experience_ranks_higher_with_the_same_skills(
+    screener: LocalScreener,
+) -> None:
+    short, longer, longest = (_accountant(2, n) for n in (1, 2, 4))
+    scores = [screener.screen(r, ACCOUNTANT_JOB).score for r in (short, longer, longest)]
+    assert scores[0] < scores[1] < scores[2]
+    depths = [screener.component_values(r, ACCOUNTANT_JOB)["depth"] for r in (short, longest)]
+    assert 0 < depths[0] < depths[1] < 1
+
+
+def test_years_in_an_unrelated_role_do_not_add_depth(screener: LocalScreener) -> None:
+    related = _accountant(3, 1)
+    unrelated = related + "Barista, Bean Café — 2010 – 2021\n• Made coffee and ran the till.\n"
+    values = [screener.component_values(r, ACCOUNTANT_JOB)["depth"] for r in (related, unrelated)]
+    assert values[1] == pytest.approx(values[0], abs=0.02)
+
+
+def test_depth_reasoning_quotes_the_role_that_gives_most_of_it(screener: LocalScreener) -> None:
+    result = screener.screen(STRONG_ACCOUNTANT, ACCOUNTANT_JOB)
+    assert "Depth " in result.reasoning
+    assert "years in roles holding the job's words" in result.reasoning
+    quoted = [e for e in result.evidence if e.supports.startswith("relevant experience")]
+    assert quoted and quoted[0].line in STRONG_ACCOUNTANT
