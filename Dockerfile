@@ -14,14 +14,16 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/pvara
-# Exact versions and hashes only: a changed or unlisted file fails the build. Behind a
-# TLS-inspecting proxy, pass its CA as the build secret `pip-ca` (never stored in a layer):
+# Exact versions and hashes only: a changed or unlisted file fails the build. Wheels only,
+# except openapi-ui-bundles (Swagger UI's static files), which PyPI has only as a pure-Python
+# sdist; it is built here, in the build stage. Behind a TLS-inspecting proxy, pass its CA as
+# the build secret `pip-ca` (never stored in a layer):
 #   docker build --secret id=pip-ca,src=/etc/ssl/certs/ca-certificates.crt .
 COPY requirements.lock /tmp/requirements.lock
 RUN --mount=type=secret,id=pip-ca \
     if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi; \
     /opt/pvara/bin/pip install --require-hashes --no-deps --only-binary=:all: \
-        -r /tmp/requirements.lock
+        --no-binary=openapi-ui-bundles -r /tmp/requirements.lock
 COPY pyproject.toml /src/
 COPY core /src/core
 COPY ingest /src/ingest
