@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -221,7 +221,8 @@ class Settings(BaseSettings):
     ollama_host: str | None = Field(
         default=None,
         validation_alias=AliasChoices("PVARA_OLLAMA_HOST", "OLLAMA_HOST"),
-        description="Ollama URL (or OLLAMA_HOST), e.g. http://gpu-1:11434; unset = unavailable.",
+        description="Ollama URL (or OLLAMA_HOST), e.g. http://gpu-1:11434; unset = the local"
+        " server if PVARA_OLLAMA=local, else Ollama is unavailable.",
     )
     llm_timeout_s: float = Field(
         default=60.0, gt=0, description="Timeout of one LLM HTTP call (connect/read/write)."
@@ -284,6 +285,28 @@ class Settings(BaseSettings):
         default=1, ge=0, description="GPUs kept running for Ollama (cost projection)."
     )
 
+    # --- the Ollama tier: a local server (ops.services.ollama) ------------------------------
+    ollama: Literal["", "local"] = Field(
+        default="",
+        description="`local` = `pvara services up` builds (once), starts and routes to a local"
+        " Ollama server with the bundled SmolLM2-135M model; empty = off. PVARA_OLLAMA_HOST,"
+        " if set, wins: an existing server is used and nothing is started.",
+    )
+    ollama_port: int = Field(default=51434, description="Port of the local Ollama server.")
+    ollama_bin: Path | None = Field(
+        default=None,
+        description="An Ollama binary to run instead of building the pinned version from its"
+        " Go module; empty = build once into <home>/ollama/bin.",
+    )
+    vendor_dir: Path | None = Field(
+        default=None,
+        description="Vendored C headers for building Ollama (miniaudio/miniaudio.h); empty ="
+        " <repo>/../shared/vendor if it exists, else /work/shared/vendor.",
+    )
+    ollama_build_timeout_s: float = Field(
+        default=3600.0, gt=0, description="Longest the one-time Ollama build may take."
+    )
+
     # --- secrets ----------------------------------------------------------------------------
     id_secret: SecretStr = Field(
         default=SecretStr("dev-id-secret-change-me"),
@@ -317,6 +340,17 @@ class Settings(BaseSettings):
     @property
     def effective_kafka_bootstrap(self) -> str:
         return self.kafka_bootstrap or self.local_kafka_bootstrap
+
+    @property
+    def local_ollama_host(self) -> str:
+        return f"http://127.0.0.1:{self.ollama_port}"
+
+    @property
+    def effective_ollama_host(self) -> str | None:
+        """The Ollama server screening calls: PVARA_OLLAMA_HOST, else the local one if on."""
+        if self.ollama_host:
+            return self.ollama_host
+        return self.local_ollama_host if self.ollama == "local" else None
 
     @property
     def effective_blob_dir(self) -> Path:
