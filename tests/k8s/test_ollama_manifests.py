@@ -70,7 +70,9 @@ def test_the_gpu_overlay_validates_against_the_kubernetes_schemas(
     for doc in gpu:
         where = f"{doc['kind']}/{doc['metadata']['name']}"
         if doc["kind"] in KEDA_KINDS:
-            errors += [f"{where}: {e.message}" for e in keda_validators[doc["kind"]].iter_errors(doc)]
+            errors += [
+                f"{where}: {e.message}" for e in keda_validators[doc["kind"]].iter_errors(doc)
+            ]
             continue
         try:
             kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
