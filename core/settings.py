@@ -303,6 +303,12 @@ class Settings(BaseSettings):
         description="Vendored C headers for building Ollama (miniaudio/miniaudio.h); empty ="
         " <repo>/../shared/vendor if it exists, else /work/shared/vendor.",
     )
+    ollama_threads: int = Field(
+        default=1,
+        ge=0,
+        description="CPU threads the local model runs on (its Modelfile's num_thread); 0 ="
+        " Ollama's default, one per core. One is faster on cores shared with other work.",
+    )
     ollama_build_timeout_s: float = Field(
         default=3600.0, gt=0, description="Longest the one-time Ollama build may take."
     )

@@ -29,6 +29,7 @@ from core.settings import PROJECT_ROOT, Settings
 from ops.services._base import (
     Service,
     ServiceError,
+    ServiceStatus,
     apt_install,
     ensure_port_free,
     read_pid,
@@ -115,6 +116,13 @@ class OllamaService(Service):
         return info
 
     # --- start / stop -------------------------------------------------------------------
+
+    def up(self) -> ServiceStatus:
+        """Start the server unless it runs; either way make sure it serves the bundled model
+        as the current settings describe it (a changed Modelfile is imported again)."""
+        if not self.external and self.answers() and self.pid() is not None:
+            self.ensure_model(self.ensure_binary(), self.ensure_model_file())
+        return super().up()
 
     def _start(self) -> None:
         running = self.pid() is not None
@@ -293,7 +301,12 @@ class OllamaService(Service):
         return path
 
     def modelfile(self, model: Path) -> str:
-        return f"FROM {model.resolve()}\nPARAMETER num_ctx {CONTEXT_TOKENS}\n"
+        # One thread by default: ggml's threads spin at a barrier per layer, so on cores that
+        # PostgreSQL, Kafka and the workers share, two threads decoded ~5x slower than one
+        # (docs/benchmarks.md).
+        threads = self.settings.ollama_threads
+        text = f"FROM {model.resolve()}\nPARAMETER num_ctx {CONTEXT_TOKENS}\n"
+        return text + (f"PARAMETER num_thread {threads}\n" if threads else "")
 
     def ensure_model(self, binary: Path, model: Path) -> None:
         """Import the GGUF under :data:`LOCAL_MODEL` unless this very Modelfile already was."""

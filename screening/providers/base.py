@@ -167,9 +167,11 @@ def _answer_schema() -> dict[str, Any]:
     }
 
 
-GRAMMAR_MAX_SKILLS = 10
-GRAMMAR_MAX_SKILL_CHARS = 60
-GRAMMAR_MAX_REASONING_CHARS = 500
+# Small enough that the longest answer the grammar allows (~1,000 characters, ~300 tokens)
+# still ends before the seed's max_tokens of 500: an answer cut off there is invalid JSON.
+GRAMMAR_MAX_SKILLS = 8
+GRAMMAR_MAX_SKILL_CHARS = 40
+GRAMMAR_MAX_REASONING_CHARS = 300
 
 
 def bounded_answer_schema() -> dict[str, Any]:

@@ -150,8 +150,8 @@ def test_self_hosted_time_is_gpu_or_vcpu_hours_and_prices_the_call() -> None:
     # 2000 / 2000 + 120 / 120 = 2 GPU-seconds on one GPU
     assert (gpu.device, gpu.seconds, gpu.units) == ("gpu", Decimal(2), 1)
     assert gpu.unit_hours * 3600 == 2
-    assert (cpu.device, cpu.units) == ("cpu", 2)
-    assert cpu.unit_hours == cpu.seconds * 2 / 3600  # vCPU-hours
+    assert (cpu.device, cpu.units) == ("cpu", 1)  # one thread
+    assert cpu.unit_hours == cpu.seconds / 3600  # vCPU-hours
     for used, model in ((gpu, "llama3.1:8b"), (cpu, LOCAL_MODEL)):
         assert used.cost_usd.quantize(Decimal("0.00000001")) == TABLE.cost_usd(
             "ollama", model, usage
@@ -162,8 +162,8 @@ def test_self_hosted_time_is_gpu_or_vcpu_hours_and_prices_the_call() -> None:
 def test_a_cpu_served_model_can_be_priced_by_latency() -> None:
     table = PriceTable.load(overrides={"ollama": {LOCAL_MODEL: {"basis": "latency"}}})
 
-    # 36 s of wall clock on 2 vCPUs at $0.05 per vCPU-hour = $0.001
-    cost = table.cost_usd("ollama", LOCAL_MODEL, Usage(0, 0), latency_ms=36_000)
+    # 72 s of wall clock on its one vCPU at $0.05 per vCPU-hour = $0.001
+    cost = table.cost_usd("ollama", LOCAL_MODEL, Usage(0, 0), latency_ms=72_000)
 
     assert cost == Decimal("0.00100000")
 
