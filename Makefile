@@ -30,7 +30,7 @@ test: migrate
 # SmolLM2 model and runs the slow tests against it (README, "The Ollama tier").
 test-ollama: migrate
 	PVARA_OLLAMA=local $(PVARA) services up
-	PVARA_TEST_OLLAMA=1 $(BIN)/pytest tests/screening/test_ollama_real.py $(PYTEST_ARGS)
+	PVARA_TEST_OLLAMA=1 $(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check core ingest tasks screening scheduler api ops tests bench

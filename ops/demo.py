@@ -164,9 +164,11 @@ def run_demo(
         note = demo_llm.model_progress(settings, job_id) if model else None
         ok = _wait_final(settings, job_id, len(submitted.accepted), timeout_s=900, note=note)
         elapsed = time.time() - t0
+        compared = None
         if twin is not None:  # the same résumés, local only, for the comparison
             local_run = asyncio.run(_submit_all(base, twin, samples, concurrency))
             ok = _wait_final(settings, twin, len(local_run.accepted), timeout_s=300) and ok
+            compared = demo_llm.compare(settings, twin, job_id)  # before HR re-scores the job
         _wait_shortlist_settled(settings, job_id)
         _wait_webhooks_sent(settings, job_id, sink)
         print("\n== Worker pools ==")
@@ -183,9 +185,8 @@ def run_demo(
     sink.close()
     print("\n== Screening: routing mix and LLM cost ==")
     print(routing_mix_and_costs(settings, job_id))
-    if model and twin:
-        local, routed = demo_llm.figures(settings, twin), demo_llm.figures(settings, job_id)
-        print("\n" + demo_llm.render_comparison(local, routed, model.model))
+    if compared:
+        print(f"\n{compared}")
     print(
         f"\nwebhooks delivered and verified: {sink.verified} "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(sink.events.items()))}); "

@@ -10,6 +10,7 @@ counts and latencies, its self-hosted CPU time, and the cost per application.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ def start(settings: Settings, provider: str) -> LlmDemo:
     if provider not in PROVIDERS:
         raise ServiceError(f"--llm {provider}: only {', '.join(PROVIDERS)} can run here")
     service = OllamaService(settings)
-    if not service.external:
+    if not service.external and not service.answers():
         print("  starting the local Ollama server (the first time builds it: minutes) …")
     status = service.up()
     if not status.answering:
@@ -69,24 +70,37 @@ def start(settings: Settings, provider: str) -> LlmDemo:
         "PVARA_LLM_MIN_CONFIDENCE": "0",
     }
     version = status.detail.get("version", "?")
-    print(f"  service ollama    {status.address}  version={version} model={LOCAL_MODEL}")
+    print(
+        f"  the uncertain band goes to {LLM_STEP} (Ollama {version} at {status.address});"
+        " a local-only twin job gets the same résumés"
+    )
     return LlmDemo(status.address, LOCAL_MODEL, env)
 
 
 def model_progress(settings: Settings, job_id: uuid.UUID) -> Callable[[], str]:
     """A progress note for the demo's wait loop: the model's answers so far."""
 
+    started = time.monotonic()
+
     def note() -> str:
         with connect(settings, autocommit=True) as conn:
             row = conn.execute(_PROGRESS_SQL, (job_id,)).fetchone()
+        working = f"working {time.monotonic() - started:.0f}s"
         if not row or not row["calls"]:
-            return "model: waiting for the first answer"
+            return f"model: no answer yet, {working}"
         return (
             f"model: {row['calls']} answered ({row['failed']} failed), "
-            f"last {row['last_ms'] / 1000:.1f}s"
+            f"last took {row['last_ms'] / 1000:.1f}s, {working}"
         )
 
     return note
+
+
+def compare(settings: Settings, local_job: uuid.UUID, routed_job: uuid.UUID) -> str:
+    """The comparison of the two jobs' screening, as printable text."""
+    prices = load_prices(settings)
+    local, routed = figures(settings, local_job, prices), figures(settings, routed_job, prices)
+    return render_comparison(local, routed, LOCAL_MODEL)
 
 
 def create_local_twin(settings: Settings, organization_id: uuid.UUID) -> uuid.UUID:
