@@ -10,7 +10,9 @@ and screens the same sample résumés, with the seed's criteria, in the same run
   (``bounded_answer_schema``: integer score with bounds, bounded strings and lists, reasoning
   last);
 * **strict** - the same model with the OpenAI-style schema (``answer_json_schema``: a
-  ``number`` score, unbounded strings), the variant the field notes saw fail.
+  ``number`` score, unbounded strings), the variant the field notes saw fail;
+* **bounded-2t** - as *bounded*, on two threads instead of the Modelfile's one
+  (``PVARA_OLLAMA_THREADS``), to show what the thread count does on shared cores.
 
 Per call: wall-clock latency, the server's prompt and completion token counts and durations
 (so prefill and decode tokens per second, the figures the price table's CPU entry uses),
@@ -44,7 +46,12 @@ from screening.providers.base import answer_json_schema, bounded_answer_schema, 
 
 JOB_TITLE = "Backend Engineer (Python)"
 JOB_DESCRIPTION = "Build and run Python services on PostgreSQL; containers and Kubernetes a plus."
-SCHEMAS = {"bounded": bounded_answer_schema, "strict": answer_json_schema}
+# variant: (schema, num_thread override or None for the Modelfile's)
+VARIANTS = {
+    "bounded": (bounded_answer_schema, None),
+    "strict": (answer_json_schema, None),
+    "bounded-2t": (bounded_answer_schema, 2),
+}
 
 
 @dataclass
@@ -90,13 +97,13 @@ def main() -> int:
         screener.screen(text, rules, JOB_DESCRIPTION)
         local_s.append(time.perf_counter() - t0)
 
-    warm = _chat(client, texts[0], rules, bounded_answer_schema(), args.max_tokens)
+    warm = _chat(client, texts[0], rules, bounded_answer_schema(), args.max_tokens, None)
     print(f"warm-up: {warm['latency_s']:.1f} s (model load {warm['load_s']:.1f} s)\n")
 
     calls: list[Call] = []
     for index, text in enumerate(texts):
-        for variant, schema in SCHEMAS.items():  # alternate, so drift hits both alike
-            raw = _chat(client, text, rules, schema(), args.max_tokens)
+        for variant, (schema, threads) in VARIANTS.items():  # alternate: drift hits all alike
+            raw = _chat(client, text, rules, schema(), args.max_tokens, threads)
             usage = Usage(raw["prompt_tokens"], raw["completion_tokens"])
             valid, problem = True, ""
             try:
@@ -118,7 +125,7 @@ def main() -> int:
             )
             calls.append(call)
             print(
-                f"  {variant:<8} résumé {index}: {call.latency_s:6.1f} s  "
+                f"  {variant:<10} résumé {index}: {call.latency_s:6.1f} s  "
                 f"{call.prompt_tokens:>5} + {call.completion_tokens:>4} tokens  "
                 f"prefill {call.prefill_tok_s:6.1f}/s decode {call.decode_tok_s:5.1f}/s  "
                 f"{call.done_reason:<6} {'valid' if valid else 'INVALID ' + problem}",
@@ -127,12 +134,12 @@ def main() -> int:
 
     local_ms = statistics.median(local_s) * 1000
     print(f"\nlocal screener: median {local_ms:.1f} ms per résumé (baseline)")
-    for variant in SCHEMAS:
+    for variant in VARIANTS:
         mine = [c for c in calls if c.variant == variant]
         latency = statistics.median(c.latency_s for c in mine)
         cost = statistics.median(Decimal(c.cost_usd) for c in mine)
         print(
-            f"{variant:<8} valid {sum(c.valid for c in mine)}/{len(mine)}  "
+            f"{variant:<10} valid {sum(c.valid for c in mine)}/{len(mine)}  "
             f"latency median {latency:.1f} s (x{latency * 1000 / local_ms:,.0f} the local "
             f"screener)  prompt {statistics.median(c.prompt_tokens for c in mine):.0f} / "
             f"completion {statistics.median(c.completion_tokens for c in mine):.0f} tokens  "
@@ -146,7 +153,12 @@ def main() -> int:
 
 
 def _chat(
-    client: ollama.Client, text: str, rules: Criteria, schema: dict[str, Any], max_tokens: int
+    client: ollama.Client,
+    text: str,
+    rules: Criteria,
+    schema: dict[str, Any],
+    max_tokens: int,
+    threads: int | None,
 ) -> dict[str, Any]:
     prompt = build_prompt(
         rules, job_title=JOB_TITLE, job_description=JOB_DESCRIPTION, resume_text=text
@@ -159,7 +171,11 @@ def _chat(
             {"role": "user", "content": prompt.user},
         ],
         format=schema,
-        options={"temperature": 0, "num_predict": max_tokens},
+        options={
+            "temperature": 0,
+            "num_predict": max_tokens,
+            **({"num_thread": threads} if threads else {}),
+        },
         stream=False,
     )
     latency = time.perf_counter() - t0
