@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,10 +16,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import PluginProtocol
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from api import policy
 from api.applications.routes import ApplicationsController
+from api.docs import LocalSwaggerPlugin, assets_router
 from api.errors import EXCEPTION_HANDLERS
+from api.headers import SecurityHeaders, cors_config
 from api.health import live, ready
-from api.openapi import ProblemDocs
+from api.json_limits import JsonLimitsMiddleware
+from api.openapi import AccurateJsonPlugin, ProblemDocs
 from api.reports.controller import ReportsController
 from api.routes import CONTROLLERS, MIDDLEWARE
 from api.security import OPENAPI_COMPONENTS, PUBLIC, SecurityState
@@ -27,15 +32,20 @@ from core.logs import request_id_var
 from core.settings import Settings, get_settings
 from ingest.producer import Producer
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
 
 class RequestIdMiddleware(ASGIMiddleware):
-    """Tags logs with the caller's ``X-Request-ID`` (or a new one) and echoes it back."""
+    """Tags logs with the caller's ``X-Request-ID`` (or a new one) and echoes it back. An id
+    that is not 1-64 letters, digits or ``._:-`` is replaced: it ends up in logs and the audit
+    log, which must not take whatever a client sends."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         request_id = None
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
-                request_id = value.decode("latin-1")[:64]
+                candidate = value.decode("latin-1")
+                request_id = candidate if _REQUEST_ID.match(candidate) else None
                 break
         token = request_id_var.set(request_id or uuid.uuid4().hex)
 
@@ -77,23 +87,42 @@ def create_app(
         finally:
             await app.state.api.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             Router("/", route_handlers=[ApplicationsController], opt=PUBLIC),
             live,
             ready,
             *CONTROLLERS,
             ReportsController,
+            assets_router(),
         ],
         dependencies={"state_": Provide(_state, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestIdMiddleware(), *MIDDLEWARE],
+        middleware=[RequestIdMiddleware(), json_limits(settings), *MIDDLEWARE],
+        guards=[policy.enforce],
+        before_send=[SecurityHeaders(settings)],
+        cors_config=cors_config(settings),
         lifespan=[lifespan],
         state=State(),
         request_max_body_size=settings.max_upload_bytes + 256 * 1024,
         openapi_config=OpenAPIConfig(
-            title="PVARA", version="1.0.0", path="/schema", components=OPENAPI_COMPONENTS
+            title="PVARA",
+            version="1.0.0",
+            path="/schema",
+            components=OPENAPI_COMPONENTS,
+            render_plugins=[LocalSwaggerPlugin(), AccurateJsonPlugin()],
         ),
         plugins=[ProblemDocs(), *plugins],
         debug=False,
+    )
+    policy.check_complete(app)
+    return app
+
+
+def json_limits(settings: Settings) -> JsonLimitsMiddleware:
+    """JSON bodies: nesting, number size and (at most the multipart limit) length checked."""
+    return JsonLimitsMiddleware(
+        max_depth=settings.json_max_depth,
+        max_number_chars=settings.json_max_number_chars,
+        max_body=settings.json_max_bytes,
     )

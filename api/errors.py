@@ -68,12 +68,32 @@ _HTTP_CODES = {
 }
 
 
+def validation_failed(errors: list[dict[str, Any]]) -> ProblemError:
+    """422 ``validation_failed``: well-formed input that breaks the rules, naming each field."""
+    return ProblemError(
+        422, "validation_failed", "Some fields are missing or invalid.", extra={"errors": errors}
+    )
+
+
+def _field_errors(extra: Any) -> list[dict[str, Any]]:
+    errors = []
+    for item in extra if isinstance(extra, list) else []:
+        if isinstance(item, dict):
+            entry = {"field": str(item.get("key") or "body"), "message": str(item.get("message"))}
+            if item.get("source"):
+                entry["source"] = str(item["source"])
+            errors.append(entry)
+    return errors
+
+
 def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, ValidationException):
+        return problem_response(request, validation_failed(_field_errors(exc.extra)))
+    if status == 400 and "json" in request.headers.get("content-type", ""):
         return problem_response(
             request,
-            ProblemError(400, "invalid_request", str(exc.detail), extra={"errors": exc.extra}),
+            ProblemError(400, "malformed_json", f"The body is not valid JSON: {exc.detail}"),
         )
     code = _HTTP_CODES.get(status, "http_error" if status < 500 else "server_error")
     return problem_response(

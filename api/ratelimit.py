@@ -4,8 +4,10 @@ middleware) and a strict one for login and candidate withdrawal. Over the limit 
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -14,6 +16,8 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ProblemError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _WINDOW_S = 60
 
@@ -47,17 +51,60 @@ async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str)
         )
 
 
-def client_ip(scope: Scope, trusted: frozenset[str]) -> str:
-    """The caller's address: the peer, or X-Forwarded-For's last hop behind a trusted proxy."""
+class TrustedProxies:
+    """The proxies whose forwarded headers are believed (``PVARA_TRUSTED_PROXIES``): addresses
+    or CIDR networks (a name that is no address, like the test client's, matches itself)."""
+
+    def __init__(self, networks: Sequence[IPNetwork] = (), names: Iterable[str] = ()) -> None:
+        self.networks = tuple(networks)
+        self.names = frozenset(names)
+
+    @classmethod
+    def parse(cls, text: str) -> TrustedProxies:
+        networks: list[IPNetwork] = []
+        names: list[str] = []
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                names.append(item)
+        return cls(networks, names)
+
+    @classmethod
+    def none(cls) -> TrustedProxies:
+        return cls()
+
+    def contains(self, address: str) -> bool:
+        if address in self.names:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks or self.names)
+
+
+def client_ip(scope: Scope, trusted: TrustedProxies) -> str:
+    """The caller's address: the peer, unless the peer is a trusted proxy; then the nearest
+    address in X-Forwarded-For that is not one (each proxy appends who it heard from, so the
+    hops left of the first untrusted one are whatever the client claimed)."""
     client = scope.get("client")
     peer = str(client[0]) if client else "unknown"
-    if peer in trusted:
-        for name, value in scope.get("headers", []):
-            if name == b"x-forwarded-for":
-                hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
-                if hops:
-                    return hops[-1][:64]
-    return peer
+    if not trusted or not trusted.contains(peer):
+        return peer
+    hops: list[str] = []
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            hops.extend(h.strip() for h in value.decode("latin-1").split(",") if h.strip())
+    for hop in reversed(hops):
+        if not trusted.contains(hop):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
 
 
 class IpRateLimitMiddleware(ASGIMiddleware):

@@ -1,5 +1,6 @@
-"""Who is calling and what they may touch: signing keys, the bearer-token middleware, role
-guards, and the organization-scoped database session every HR route works through.
+"""Who is calling and what they may touch: signing keys, the bearer-token middleware, and the
+organization-scoped database session every HR route works through (which roles may call which
+route is :mod:`api.policy`).
 
 Every route needs a valid access token unless its handler (or a layer above it) sets
 ``opt={"public": True}``. Inside a route, :class:`OrgSession` opens transactions that run as
@@ -15,7 +16,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from litestar import Litestar, Request
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.handlers import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -35,7 +34,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from api.errors import ProblemError
-from api.ratelimit import client_ip, user_limit_key
+from api.ratelimit import TrustedProxies, client_ip, user_limit_key
 from api.state import ApiState
 from core.domain import Role
 from core.logs import request_id_var
@@ -184,7 +183,7 @@ class Principal:
 class SecurityState:
     """Auth resources built once in the lifespan (``app.state.security``)."""
 
-    def __init__(self, settings: Settings, keys: KeyRing, trusted_proxies: frozenset[str]) -> None:
+    def __init__(self, settings: Settings, keys: KeyRing, trusted_proxies: TrustedProxies) -> None:
         self.settings = settings
         self.keys = keys
         self.trusted_proxies = trusted_proxies
@@ -192,7 +191,7 @@ class SecurityState:
 
     @classmethod
     def create(cls, settings: Settings) -> SecurityState:
-        trusted = frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+        trusted = TrustedProxies.parse(settings.trusted_proxies)
         return cls(settings, KeyRing.from_settings(settings), trusted)
 
     @property
@@ -289,35 +288,6 @@ def _bearer(scope: Scope) -> str | None:
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
     return None
-
-
-# --- guards --------------------------------------------------------------------------------
-
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
-
-
-def allow(*roles: Role) -> Guard:
-    """A guard admitting only callers with one of ``roles`` (403 ``role_not_allowed``)."""
-    allowed = frozenset(roles)
-
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        user = connection.scope.get("user")
-        if not isinstance(user, Principal):
-            raise _unauthorized("missing_token", "This route needs an access token.")
-        if user.role not in allowed:
-            raise ProblemError(
-                403,
-                "role_not_allowed",
-                f"Role {user.role} may not do this; allowed: {', '.join(sorted(allowed))}.",
-            )
-
-    return guard
-
-
-ADMIN = allow(Role.ADMIN)
-HR = allow(Role.ADMIN, Role.HR)
-HR_OR_OPS = allow(Role.ADMIN, Role.HR, Role.OPS)
-ANY_ROLE = allow(*Role)
 
 
 # --- the organization-scoped session -------------------------------------------------------

@@ -11,8 +11,10 @@ import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from core.pii_crypto import PiiCipher
 from core.settings import Settings
-from ingest.blobs import BlobStore, LocalBlobStore
+from ingest.blob_crypto import encrypted_blob_store
+from ingest.blobs import BlobStore
 from ingest.probe import KafkaProbe
 from ingest.producer import Producer
 
@@ -34,6 +36,7 @@ class ApiState:
     producer: Producer
     blobs: BlobStore
     kafka_probe: KafkaProbe
+    pii: PiiCipher
     job_cache_ttl_s: float = 2.0
     _jobs: dict[uuid.UUID, tuple[float, JobInfo | None]] = field(default_factory=dict)
 
@@ -48,13 +51,15 @@ class ApiState:
             open=False,
         )
         await pool.open(wait=False)
+        pii = PiiCipher.from_settings(settings)
         return cls(
             settings=settings,
             db=pool,
             redis=aioredis.Redis.from_url(settings.effective_redis_url),
             producer=producer or Producer(settings, client_id="pvara-api"),
-            blobs=LocalBlobStore(settings.effective_blob_dir),
+            blobs=encrypted_blob_store(settings, pii),
             kafka_probe=KafkaProbe(settings),
+            pii=pii,
         )
 
     async def close(self) -> None:

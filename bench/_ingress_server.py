@@ -14,6 +14,7 @@ import uvicorn
 from api.app import create_app
 from core.settings import get_settings
 from ingest.producer import Producer
+from ops.web import uvicorn_options
 
 BENCH_TOPIC_PREFIX = "bench."
 
@@ -46,7 +47,7 @@ def main() -> None:
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        access_log=False,
+        **uvicorn_options(settings),
     )
 
 

@@ -164,6 +164,7 @@ def main() -> int:
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
                 "PVARA_RATE_LIMIT_IP_PER_MIN": "1000000000",
+                "PVARA_RATE_LIMIT_SUBMIT_PER_MIN": "1000000000",
             },
         )
         servers[mode] = (port, proc)

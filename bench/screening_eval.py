@@ -1,93 +1,105 @@
-"""Agreement of the local screener with human rankings (vacancy-resume-matching data set).
+"""How well the local screener ranks candidates like HR does: FERR development split.
 
-For each of the annotated CVs, the five vacancies are ranked by the local screener's score and
-compared with each annotator's ranking (Spearman's rho, NDCG@3, NDCG@5 with relevance
-6 - human rank), averaged over CVs; the annotators are compared with each other the same way.
-A word-overlap ranking and a random ranking (exact expectation) are the baselines.
+    .venv/bin/python bench/screening_eval.py [--datasets DIR] [--reference-date 2018-12-01]
 
-    .venv/bin/python bench/screening_eval.py [--dataset PATH]
+30 real job postings, 7–10 real résumé PDFs each, every résumé graded 1–7 by one HR
+professional for that job (15 raters, two jobs each). Each job's skill list is given to the
+screener as its must-have skills (no years, no education, no title: the postings' text is not
+published). Résumés are extracted with the project's own extractor (``ingest.extract``), as
+production does; the text is cached under ``$PVARA_HOME/cache/ferr-text`` by file hash.
 
-The data set is read in place (never copied): 5_vacancies.csv, CV/<n>.docx and the
-annotations file. The annotations file describes each array both as "vacancies ranked from
-best (place 1 in the array) to worst" — values are vacancy numbers — while the brief reads the
-values as ranks; both readings are reported (``--layout``).
+Per job, the scores are compared with the grades: Spearman's rho (tie-corrected) and NDCG@5
+with gain 2^(grade-1) - 1, ties in a ranker's scores broken against it (worst grade first).
+Reported: the mean over jobs ± its standard error, beside baselines computed in the same run
+on the same texts — random order (expectation over 1,000 seeded shuffles), TF-IDF cosine and
+Okapi BM25 of the skill list against each résumé (idf over the 232 résumés) — and the share of
+distinct scores within each job. Ablations rerun the screener with one component alone.
+
+Nothing here is fitted to the grades: the screener's weights are set a priori (see
+``screening/local/scoring.py``), so there is no cross-validation to do; the numbers are
+what the shipped screener does.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
-import itertools
+import hashlib
+import json
 import math
+import random
 import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import docx
-from docx.table import Table
-from docx.text.paragraph import Paragraph
-
+from core.settings import get_settings
+from ingest.extract import ExtractionError, ExtractionLimits, extract_text
 from screening.criteria import Criteria
-from screening.local import LocalScreener
+from screening.local import WEIGHTS, LocalScreener
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "vacancy-resume-matching"
-N_VACANCIES = 5
-
-Ranking = dict[int, float]  # vacancy index (0-based) -> human rank (1 = best)
+PDF = "application/pdf"
+SHUFFLES = 1000
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 # ------------------------------------------------------------------------- data set ---
 
 
-def read_docx(path: Path) -> str:
-    """Paragraphs and table rows of a .docx, in document order, one per line."""
-    document = docx.Document(str(path))
-    lines: list[str] = []
-    for child in document.element.body.iterchildren():
-        tag = child.tag.rsplit("}", 1)[-1]
-        if tag == "p":
-            lines.append(Paragraph(child, document).text)
-        elif tag == "tbl":
-            for row in Table(child, document).rows:
-                cells = list(dict.fromkeys(cell.text.strip() for cell in row.cells))
-                lines.append(" | ".join(c for c in cells if c))
-    return "\n".join(lines)
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    rater: str
+    skills: list[str]
+    grades: dict[str, int]  # resume id -> grade
 
 
-def read_vacancies(dataset: Path) -> list[tuple[str, str]]:
-    """``(title, description)`` of the five vacancies, in file order."""
-    with (dataset / "5_vacancies.csv").open(newline="", encoding="utf-8") as fh:
-        return [(row["job_title"], row["job_description"]) for row in csv.DictReader(fh)]
+def dataset_dir(explicit: Path | None) -> Path:
+    """The FERR folder, or exit with a clear message when it cannot be found."""
+    folder = explicit or get_settings().effective_datasets_dir / "ferr-dev"
+    if not (folder / "labels.csv").is_file():
+        sys.exit(f"FERR dev not found at {folder}: set PVARA_DATASETS_DIR or pass --datasets")
+    return folder
 
 
-def read_annotations(dataset: Path) -> dict[str, list[list[int]]]:
-    """``{"annotator 1": [[...5 ints...] per CV], ...}`` from the annotations text file."""
-    path = next(dataset.glob("annotations*.txt"))
-    text = path.read_text(encoding="utf-8")
-    result: dict[str, list[list[int]]] = {}
-    for match in re.finditer(r"ANNOTATOR_(\d+)_RANKINGS\s*=\s*(\[.*?\]\s*\])", text, re.S):
-        literal = re.sub(r"#[^\n]*", "", match[2])
-        result[f"annotator {match[1]}"] = ast.literal_eval(literal)
-    return result
+def read_jobs(folder: Path) -> list[Job]:
+    skills = json.loads((folder / "job_skills.json").read_text(encoding="utf-8"))
+    grades: dict[str, dict[str, int]] = defaultdict(dict)
+    raters: dict[str, str] = {}
+    with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            grades[row["job_id"]][row["resume_id"]] = int(row["grade"])
+            raters[row["job_id"]] = row["rater_id"]
+    return [Job(j, raters[j], skills[j], grades[j]) for j in sorted(grades)]
 
 
-def to_ranks(row: Sequence[int], layout: str) -> Ranking | None:
-    """A human row as vacancy -> rank; None when the row is not a valid ranking."""
-    if len(row) != N_VACANCIES:
-        return None
-    if layout == "ranks":  # row[v] is the rank of vacancy v (ties allowed)
-        return {v: float(rank) for v, rank in enumerate(row)}
-    # "order": row[place] is the vacancy at that place; duplicates make it invalid
-    if sorted(row) != list(range(1, N_VACANCIES + 1)):
-        return None
-    return {vacancy - 1: float(place) for place, vacancy in enumerate(row, start=1)}
+def extract_all(folder: Path, ids: Sequence[str]) -> dict[str, str]:
+    """Résumé texts by id, through the project's extractor (cached by file hash)."""
+    cache = get_settings().home / "cache" / "ferr-text"
+    cache.mkdir(parents=True, exist_ok=True)
+    limits = ExtractionLimits(time_limit_s=300)
+
+    def one(resume_id: str) -> tuple[str, str]:
+        data = (folder / "resumes" / f"{resume_id}.pdf").read_bytes()
+        cached = cache / f"{hashlib.sha256(data).hexdigest()}.txt"
+        if cached.is_file():
+            return resume_id, cached.read_text(encoding="utf-8")
+        try:
+            text = extract_text(data, PDF, limits).text
+        except ExtractionError as exc:
+            print(f"  {resume_id}: not extracted ({exc.code}); scored as empty", file=sys.stderr)
+            text = ""
+        cached.write_text(text, encoding="utf-8")
+        return resume_id, text
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, ids))
 
 
 # -------------------------------------------------------------------------- metrics ---
@@ -108,295 +120,227 @@ def average_ranks(values: Sequence[float]) -> list[float]:
     return ranks
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Spearman's rho with tie correction (Pearson on average ranks); None if undefined."""
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rho with tie correction (Pearson on average ranks); 0 if undefined."""
     ra, rb = average_ranks(a), average_ranks(b)
     ma, mb = statistics.fmean(ra), statistics.fmean(rb)
     cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
     var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
-    return cov / var if var else None
+    return cov / var if var else 0.0
 
 
-def ndcg(order: Sequence[int], relevance: Ranking, k: int) -> float:
-    """NDCG@k of a ranked list of vacancies, linear gain."""
-    dcg = sum(relevance[v] / math.log2(i + 2) for i, v in enumerate(order[:k]))
-    ideal = sorted(relevance.values(), reverse=True)
-    best = sum(r / math.log2(i + 2) for i, r in enumerate(ideal[:k]))
+def gain(grade: int) -> float:
+    return 2.0 ** (grade - 1) - 1
+
+
+def ndcg_at(scores: Sequence[float], grades: Sequence[int], k: int = 5) -> float:
+    """NDCG@k of ranking by score, ties broken against the ranker (worst grade first)."""
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], grades[i]))
+    dcg = sum(gain(grades[i]) / math.log2(r + 2) for r, i in enumerate(order[:k]))
+    ideal = sorted(grades, reverse=True)
+    best = sum(gain(g) / math.log2(r + 2) for r, g in enumerate(ideal[:k]))
     return dcg / best if best else 0.0
 
 
-def relevance_of(ranks: Ranking) -> Ranking:
-    return {v: N_VACANCIES + 1 - r for v, r in ranks.items()}
+def distinct_share(scores: Sequence[float]) -> float:
+    return len(set(scores)) / len(scores) if scores else 0.0
 
 
-def order_by(scores: Sequence[float]) -> list[int]:
-    """Vacancies by descending score (ties: file order)."""
-    return sorted(range(len(scores)), key=lambda v: (-scores[v], v))
+# -------------------------------------------------------------------------- rankers ---
+
+Ranker = Callable[[Job, list[str], Mapping[str, str]], list[float]]
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+class Corpus:
+    """Document frequencies over all résumés, for the TF-IDF and BM25 baselines."""
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        self.tokens = {rid: words(t) for rid, t in texts.items()}
+        self.df: Counter[str] = Counter()
+        for toks in self.tokens.values():
+            self.df.update(set(toks))
+        self.n = len(self.tokens)
+        self.avgdl = statistics.fmean(len(t) for t in self.tokens.values()) or 1.0
+
+    def idf(self, word: str) -> float:
+        return math.log((1 + self.n) / (1 + self.df[word])) + 1
+
+    def bm25_idf(self, word: str) -> float:
+        df = self.df[word]
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+
+
+def tfidf_ranker(corpus: Corpus) -> Ranker:
+    def rank(job: Job, ids: list[str], texts: Mapping[str, str]) -> list[float]:
+        query = Counter(words(" ".join(job.skills)))
+        qv = {w: c * corpus.idf(w) for w, c in query.items()}
+        qn = math.sqrt(sum(v * v for v in qv.values())) or 1.0
+        out = []
+        for rid in ids:
+            counts = Counter(corpus.tokens[rid])
+            dv = {w: c * corpus.idf(w) for w, c in counts.items()}
+            dn = math.sqrt(sum(v * v for v in dv.values())) or 1.0
+            out.append(sum(qv[w] * dv.get(w, 0.0) for w in qv) / (qn * dn))
+        return out
+
+    return rank
+
+
+def bm25_ranker(corpus: Corpus, k1: float = 1.5, b: float = 0.75) -> Ranker:
+    def rank(job: Job, ids: list[str], texts: Mapping[str, str]) -> list[float]:
+        query = words(" ".join(job.skills))
+        out = []
+        for rid in ids:
+            counts = Counter(corpus.tokens[rid])
+            dl = len(corpus.tokens[rid])
+            total = 0.0
+            for w in query:
+                tf = counts.get(w, 0)
+                if tf:
+                    norm = tf + k1 * (1 - b + b * dl / corpus.avgdl)
+                    total += corpus.bm25_idf(w) * tf * (k1 + 1) / norm
+            out.append(total)
+        return out
+
+    return rank
+
+
+def local_ranker(screener: LocalScreener) -> Ranker:
+    def rank(job: Job, ids: list[str], texts: Mapping[str, str]) -> list[float]:
+        criteria = Criteria.model_validate(
+            {"screening_criteria": {"must_have_skills": [{"name": s[:80]} for s in job.skills]}}
+        )
+        return [screener.screen(texts[rid], criteria, job_key=job.job_id).score for rid in ids]
+
+    return rank
+
+
+# --------------------------------------------------------------------------- report ---
 
 
 @dataclass
-class Agreement:
+class Row:
+    name: str
     rho: list[float]
-    ndcg3: list[float]
-    ndcg5: list[float]
-
-    def cell(self, values: list[float]) -> str:
-        if not values:
-            return "   –         "
-        mean = statistics.fmean(values)
-        err = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-        return f"{mean:+.3f} ±{err:.3f}"
+    ndcg: list[float]
+    distinct: list[float]
+    seconds: float = 0.0
 
 
-def agreement(scores_per_cv: dict[int, list[float]], truth: dict[int, Ranking]) -> Agreement:
-    """Mean agreement of per-CV vacancy scores (higher = better) with a human ranking."""
-    result = Agreement([], [], [])
-    for cv, ranks in truth.items():
-        scores = scores_per_cv[cv]
-        relevance = relevance_of(ranks)
-        rel = [relevance[v] for v in range(N_VACANCIES)]
-        rho = spearman(scores, rel)
-        if rho is not None:
-            result.rho.append(rho)
-        order = order_by(scores)
-        result.ndcg3.append(ndcg(order, relevance, 3))
-        result.ndcg5.append(ndcg(order, relevance, 5))
-    return result
+def mean_se(values: Sequence[float]) -> str:
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return f"{mean:+.3f} ± {se:.3f}"
 
 
-def random_expectation(truth: dict[int, Ranking]) -> Agreement:
-    """Exact expected NDCG of a uniformly random ranking (Spearman expectation is 0)."""
-    result = Agreement([], [], [])
-    for ranks in truth.values():
-        relevance = relevance_of(ranks)
-        perms = list(itertools.permutations(range(N_VACANCIES)))
-        result.ndcg3.append(statistics.fmean(ndcg(p, relevance, 3) for p in perms))
-        result.ndcg5.append(statistics.fmean(ndcg(p, relevance, 5) for p in perms))
-        result.rho.append(0.0)
-    return result
+def evaluate(name: str, ranker: Ranker, jobs: Sequence[Job], texts: Mapping[str, str]) -> Row:
+    row = Row(name, [], [], [])
+    started = time.process_time()
+    for job in jobs:
+        ids = sorted(job.grades)
+        grades = [job.grades[i] for i in ids]
+        scores = ranker(job, ids, texts)
+        row.rho.append(spearman(scores, grades))
+        row.ndcg.append(ndcg_at(scores, grades))
+        row.distinct.append(distinct_share(scores))
+    row.seconds = time.process_time() - started
+    return row
 
 
-def centred_in_job(scores_per_cv: dict[int, list[float]]) -> dict[int, list[float]]:
-    """Each score replaced by its rank among all CVs for the same vacancy (job-level effect out).
-
-    A ranker that prefers one vacancy for every CV loses that preference here; what is left is
-    how it orders vacancies *for this CV relative to the other CVs*.
-    """
-    cvs = sorted(scores_per_cv)
-    result = {cv: [0.0] * N_VACANCIES for cv in cvs}
-    for v in range(N_VACANCIES):
-        ranks = average_ranks([scores_per_cv[cv][v] for cv in cvs])
-        for cv, rank in zip(cvs, ranks, strict=True):
-            result[cv][v] = rank
-    return result
-
-
-def best_constant_order(
-    truth: dict[str, dict[int, Ranking]],
-) -> tuple[tuple[int, ...], dict[str, float]]:
-    """The one vacancy order, the same for every CV, that agrees best with the worst-served judge.
-
-    A CV-blind ranker: it reads nothing of the CVs, so whatever it scores is a preference between
-    the vacancies themselves.
-    """
-    best: tuple[float, tuple[int, ...], dict[str, float]] | None = None
-    for order in itertools.permutations(range(N_VACANCIES)):
-        place = {v: i for i, v in enumerate(order)}
-        rhos: dict[str, float] = {}
-        for judge, ranks in truth.items():
-            scores = {cv: [-float(place[v]) for v in range(N_VACANCIES)] for cv in ranks}
-            rhos[judge] = statistics.fmean(agreement(scores, ranks).rho)
-        if best is None or min(rhos.values()) > best[0]:
-            best = (min(rhos.values()), order, rhos)
-    assert best is not None
-    return best[1], best[2]
-
-
-def within_vacancy(scores_per_cv: dict[int, list[float]], truth: dict[int, Ranking]) -> float:
-    """Mean over vacancies of Spearman(score of CV for v, human relevance of v for CV)."""
-    rhos = []
-    for v in range(N_VACANCIES):
-        cvs = sorted(truth)
-        rho = spearman(
-            [scores_per_cv[cv][v] for cv in cvs], [relevance_of(truth[cv])[v] for cv in cvs]
-        )
-        if rho is not None:
-            rhos.append(rho)
-    return statistics.fmean(rhos) if rhos else float("nan")
-
-
-# ------------------------------------------------------------------------- rankers ---
-
-
-_WORD = re.compile(r"[a-z][a-z0-9+#.]*[a-z0-9+#]|[a-z]")
-
-
-def word_overlap(cv: str, vacancy: str) -> float:
-    """Baseline: Jaccard overlap of the two texts' word sets."""
-    a, b = set(_WORD.findall(cv.lower())), set(_WORD.findall(vacancy.lower()))
-    return len(a & b) / len(a | b) if a | b else 0.0
-
-
-def score_all(
-    cvs: dict[int, str], vacancies: Sequence[str], scorer: Callable[[str, str], float]
-) -> dict[int, list[float]]:
-    return {n: [scorer(text, v) for v in vacancies] for n, text in cvs.items()}
-
-
-# ---------------------------------------------------------------------------- main ---
+def random_row(jobs: Sequence[Job], seed: int) -> Row:
+    rng = random.Random(seed)
+    row = Row("random order (1,000 shuffles)", [], [], [])
+    for job in jobs:
+        grades = [job.grades[i] for i in sorted(job.grades)]
+        rhos, ndcgs = [], []
+        for _ in range(SHUFFLES):
+            scores = [float(i) for i in range(len(grades))]
+            rng.shuffle(scores)
+            rhos.append(spearman(scores, grades))
+            ndcgs.append(ndcg_at(scores, grades))
+        row.rho.append(statistics.fmean(rhos))
+        row.ndcg.append(statistics.fmean(ndcgs))
+        row.distinct.append(1.0)
+    return row
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--datasets", type=Path, default=None, help="the ferr-dev folder")
     parser.add_argument(
         "--reference-date",
         type=date.fromisoformat,
-        default=date(2022, 6, 1),
-        help="what 'present' means in the CVs' date ranges (default: 2022-06-01, "
-        "after the latest date written in the CVs)",
+        default=date(2018, 12, 1),
+        help="what 'present' means: the collection's latest résumés date from 2018",
     )
-    parser.add_argument("--layout", choices=["ranks", "order", "both"], default="both")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--per-job", action="store_true", help="print each job's figures")
     args = parser.parse_args(argv)
 
-    dataset: Path = args.dataset
-    if not (dataset / "5_vacancies.csv").exists():
-        print(f"data set not found at {dataset}", file=sys.stderr)
-        return 2
-    vacancies = read_vacancies(dataset)
-    descriptions = [f"{title}\n{text}" for title, text in vacancies]
-    annotations = read_annotations(dataset)
-    annotated = sorted({i + 1 for rows in annotations.values() for i in range(len(rows))})
-    cvs = {n: read_docx(dataset / "CV" / f"{n}.docx") for n in annotated}
-
-    screener = LocalScreener(reference_date=args.reference_date)
-    criteria = Criteria()
+    folder = dataset_dir(args.datasets)
+    jobs = read_jobs(folder)
+    ids = sorted({rid for job in jobs for rid in job.grades})
     started = time.perf_counter()
-    ours = score_all(cvs, descriptions, lambda cv, v: screener.screen(cv, criteria, v).score)
-    elapsed = time.perf_counter() - started
-    overlap = score_all(cvs, descriptions, word_overlap)
-
-    print(f"data set: {dataset}")
+    texts = extract_all(folder, ids)
     print(
-        f"CVs: {len(cvs)} annotated; vacancies: {len(vacancies)}; reference date: "
-        f"{args.reference_date}; local screener: {len(cvs) * len(vacancies)} screenings "
-        f"in {elapsed * 1000:.0f} ms"
+        f"FERR dev: {len(jobs)} jobs, {len(ids)} résumés, "
+        f"{sum(len(j.grades) for j in jobs)} grades by {len({j.rater for j in jobs})} raters; "
+        f"text extracted in {time.perf_counter() - started:.0f} s (cached by hash)"
     )
-    print("vacancies: " + "; ".join(f"{i + 1}={t}" for i, (t, _) in enumerate(vacancies)))
+    corpus = Corpus(texts)
+    screener = LocalScreener(reference_date=args.reference_date)
+    rows = [
+        evaluate("local screener", local_ranker(screener), jobs, texts),
+        random_row(jobs, args.seed),
+        evaluate("TF-IDF cosine (skill list vs résumé)", tfidf_ranker(corpus), jobs, texts),
+        evaluate("BM25 (skill list vs résumé)", bm25_ranker(corpus), jobs, texts),
+    ]
+    if not args.no_ablations:
+        for component in ("must", "occupation", "relevance"):
+            alone = {k: (v if k == component else 0.0) for k, v in WEIGHTS.items()}
+            ablated = LocalScreener(reference_date=args.reference_date, weights=alone)
+            rows.append(
+                evaluate(f"  ablation: {component} only", local_ranker(ablated), jobs, texts)
+            )
 
-    layouts = ["ranks", "order"] if args.layout == "both" else [args.layout]
-    for layout in layouts:
-        report(layout, annotations, ours, overlap)
-    return 0
-
-
-def report(
-    layout: str,
-    annotations: dict[str, list[list[int]]],
-    ours: dict[int, list[float]],
-    overlap: dict[int, list[float]],
-) -> None:
-    truth: dict[str, dict[int, Ranking]] = {}
-    skipped: dict[str, list[int]] = {}
-    for name, rows in annotations.items():
-        truth[name], skipped[name] = {}, []
-        for cv, row in enumerate(rows, start=1):
-            ranks = to_ranks(row, layout)
-            if ranks is None:
-                skipped[name].append(cv)
-            else:
-                truth[name][cv] = ranks
-
-    reading = (
-        "values are ranks of vacancies 1..5 (ties kept)"
-        if layout == "ranks"
-        else "values are vacancy numbers from best to worst (rows with a repeated vacancy skipped)"
+    header = (
+        f"{'ranker':<40}{'Spearman (mean ± SE)':>22}{'NDCG@5 (mean ± SE)':>22}"
+        f"{'distinct':>10}{'jobs ≥90%':>11}"
     )
-    print(f"\n== layout '{layout}': {reading}")
-    for name, cvs in skipped.items():
-        if cvs:
-            print(f"   {name}: skipped CVs {cvs}")
-    names = list(truth)
-    header = f"{'ranker':<26}{'vs':<13}{'n':>3}  {'Spearman':>13}  {'NDCG@3':>13}  {'NDCG@5':>13}"
     print(header)
     print("-" * len(header))
-    for judge in names:
-        table: list[tuple[str, Agreement]] = [
-            ("local screener", agreement(ours, truth[judge])),
-            ("word overlap (baseline)", agreement(overlap, truth[judge])),
-            ("random (expected)", random_expectation(truth[judge])),
-        ]
-        for other in names:
-            if other == judge:
-                continue
-            common = {cv: r for cv, r in truth[judge].items() if cv in truth[other]}
-            # The other annotator as a ranker: lower rank = better, so negate.
-            as_scores = {cv: [-truth[other][cv][v] for v in range(N_VACANCIES)] for cv in common}
-            table.append((other, agreement(as_scores, common)))
-            table.append((f"local, same {len(common)} CVs", agreement(ours, common)))
-        for label, result in table:
-            print(
-                f"{label:<26}{judge:<13}{len(result.ndcg3):>3}  {result.cell(result.rho)}  "
-                f"{result.cell(result.ndcg3)}  {result.cell(result.ndcg5)}"
-            )
+    for row in rows:
+        big = [d for d, job in zip(row.distinct, jobs, strict=True) if len(job.grades) >= 8]
+        share90 = sum(d >= 0.9 for d in big) / len(big) if big else 0.0
+        print(
+            f"{row.name:<40}{mean_se(row.rho):>22}{mean_se(row.ndcg):>22}"
+            f"{statistics.fmean(row.distinct):>9.0%}{share90:>10.0%}"
+        )
+    local, _rand, _tfidf, bm25 = rows[:4]
+    print()
+    for metric in ("rho", "ndcg"):
+        ours = statistics.fmean(getattr(local, metric))
+        others = {r.name.split(" (")[0]: statistics.fmean(getattr(r, metric)) for r in rows[1:4]}
+        beats = all(ours > v for v in others.values())
+        print(
+            f"{'Spearman' if metric == 'rho' else 'NDCG@5'}: local {ours:+.3f} vs "
+            + ", ".join(f"{k} {v:+.3f}" for k, v in others.items())
+            + f" — {'beats all baselines' if beats else 'does NOT beat every baseline'}"
+        )
+    wins = sum(a > b for a, b in zip(local.rho, bm25.rho, strict=True))
+    print(f"jobs where the local screener's Spearman beats BM25's: {wins}/{len(jobs)}")
+    per_screening = local.seconds / sum(len(j.grades) for j in jobs) * 1000
+    print(f"local screener: {per_screening:.1f} ms CPU per screening (job profiles included)")
+    if args.per_job:
         print()
-    print("   within each vacancy (how PVARA uses scores: ranking CVs for one job) — Spearman")
-    print("   over CVs between a ranker's score and the judge's relevance, mean of 5 vacancies:")
-    for judge in names:
-        cells = [
-            ("local", within_vacancy(ours, truth[judge])),
-            ("word overlap", within_vacancy(overlap, truth[judge])),
-        ]
-        for other in names:
-            if other != judge:
-                common = {cv: r for cv, r in truth[judge].items() if cv in truth[other]}
-                as_scores = {
-                    cv: [-truth[other][cv][v] for v in range(N_VACANCIES)] for cv in common
-                }
-                cells.append((other, within_vacancy(as_scores, common)))
-        print(f"   vs {judge}: " + ", ".join(f"{label} {rho:+.3f}" for label, rho in cells))
-    print()
-    print("   job-level effect removed (each score replaced by its rank among the CVs for that")
-    print("   vacancy, then vacancies ranked per CV as above) — Spearman, mean over CVs:")
-    for judge in names:
-        centred: list[tuple[str, Agreement]] = [
-            ("local", agreement(centred_in_job(ours), truth[judge])),
-            ("word overlap", agreement(centred_in_job(overlap), truth[judge])),
-        ]
-        for other in names:
-            if other != judge:
-                common = {cv: r for cv, r in truth[judge].items() if cv in truth[other]}
-                as_scores = {
-                    cv: [-truth[other][cv][v] for v in range(N_VACANCIES)] for cv in common
-                }
-                centred.append((other, agreement(centred_in_job(as_scores), common)))
-        print(
-            f"   vs {judge}: "
-            + ", ".join(f"{label} {statistics.fmean(a.rho):+.3f}" for label, a in centred)
-        )
-    order, rhos = best_constant_order(truth)
-    print()
-    print(
-        "   best CV-blind ranker (one vacancy order for every CV: "
-        + " > ".join(str(v + 1) for v in order)
-        + "): "
-        + ", ".join(f"vs {judge} {rho:+.3f}" for judge, rho in rhos.items())
-    )
-    print()
-    for name in names:
-        means = [statistics.fmean(r[v] for r in truth[name].values()) for v in range(N_VACANCIES)]
-        print(
-            f"   mean rank given to vacancies 1..5 by {name}: "
-            + ", ".join(f"{m:.2f}" for m in means)
-        )
-    our_means = [
-        statistics.fmean(average_ranks([-s for s in ours[cv]])[v] for cv in truth[names[0]])
-        for v in range(N_VACANCIES)
-    ]
-    print(
-        "   mean rank given to vacancies 1..5 by the local screener: "
-        + ", ".join(f"{m:.2f}" for m in our_means)
-    )
+        for job, rho, nd in zip(jobs, local.rho, local.ndcg, strict=True):
+            print(f"  {job.job_id[:8]} rater {job.rater:>2}  rho {rho:+.2f}  ndcg {nd:.2f}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,9 +4,13 @@
 
 Generates varied ~1-page résumé texts deterministically (seeded), then times, on one core and
 in the same run: a baseline that only lower-cases and tokenises each text, the local screener
-with the seed's explicit criteria, and the local screener reading the skills from a job
-description. Rates are given per wall-clock second and per CPU second of this process (the
-latter is what "per core" means on a shared machine), and as a ratio to the baseline.
+with the seed's explicit criteria, the local screener reading the skills from a job
+description, and the local screener for a non-software job (an accountant's skill list).
+Rates are given per wall-clock second and per CPU second of this process (the latter is what
+"per core" means on a shared machine), and as a ratio to the baseline.
+
+Memory: the resident set of this process after importing what a ``score`` worker imports
+(the baseline), after loading the ESCO/O*NET index (timed), and its peak after the runs.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from screening.criteria import EXAMPLE_CRITERIA, Criteria
+from screening.index import default_index
 from screening.local import LocalScreener
 from screening.taxonomy import default_taxonomy
 
@@ -114,6 +119,34 @@ def synthetic_resumes(count: int, seed: int = 7) -> list[str]:
     return resumes
 
 
+ACCOUNTANT = Criteria.model_validate(
+    {
+        "screening_criteria": {
+            "must_have_skills": [
+                {"name": n}
+                for n in (
+                    "Accountant",
+                    "bookkeeping",
+                    "reconciliation",
+                    "financial statements",
+                    "sales tax",
+                    "payroll",
+                )
+            ]
+        }
+    }
+)
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident set (or its peak, ``VmHWM``) in MiB, from /proc."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def measure(
     work: Callable[[str], object], texts: Sequence[str], seconds: float
 ) -> tuple[float, float]:
@@ -142,6 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    import tasks.score  # noqa: F401  (what a score worker has loaded before screening)
+
+    worker_rss = rss_mb()
+    cpu0 = time.process_time()
+    default_index()
+    load_cpu = time.process_time() - cpu0
+    index_rss = rss_mb()
     texts = synthetic_resumes(args.resumes, args.seed)
     words = [len(t.split()) for t in texts]
     screener = LocalScreener(reference_date=date(2025, 6, 1))
@@ -155,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "local screener, skills from description",
             lambda t: screener.screen(t, from_description, JOB_DESCRIPTION),
         ),
+        ("local screener, accountant skill list", lambda t: screener.screen(t, ACCOUNTANT)),
     ]
     print(
         f"{len(texts)} synthetic résumés (seed {args.seed}), words: median "
@@ -169,6 +210,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not baseline_cpu:
             baseline_cpu = per_cpu
         print(f"{name:<42}{per_wall:>15,.0f}{per_cpu:>19,.0f}{per_cpu / baseline_cpu:>12.4f}x")
+    print()
+    print(f"RSS after the score worker's imports (baseline): {worker_rss:6.1f} MiB")
+    print(
+        f"RSS with the ESCO/O*NET index loaded:           {index_rss:6.1f} MiB "
+        f"(+{index_rss - worker_rss:.1f}; loaded in {load_cpu:.2f} s CPU)"
+    )
+    print(f"peak RSS after all runs:                         {rss_mb('VmHWM'):6.1f} MiB")
     return 0
 
 

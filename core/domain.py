@@ -59,12 +59,17 @@ MediaType = Literal[
 
 
 class Candidate(BaseModel):
+    """The candidate as the ingress sends it: ``cnic``, ``email`` and ``phone`` are tokens of
+    :mod:`core.pii_crypto` (never plaintext in Kafka), found again by their blind indexes."""
+
     model_config = ConfigDict(frozen=True)
 
     cnic: str
     name: str
     email: str
     phone: str | None = None
+    cnic_index: str | None = None
+    email_index: str | None = None
 
 
 class ResumeRef(BaseModel):
@@ -93,6 +98,8 @@ class SubmittedApplication(BaseModel):
     resume: ResumeRef
     submitted_at: datetime
     request_id: str | None = None
+    #: SHA-256 (hex) of the status token the 202 answer carried; the token itself is not kept.
+    status_token_hash: str | None = None
 
 
 # --- the application status machine (shared by the pipeline and the API) --------------------
@@ -141,10 +148,17 @@ def can_transition(
 
 
 class Role(StrEnum):
-    """What a user may do inside their organization."""
+    """What a user may do: inside their organization, or (``operator``) on the platform."""
 
     ADMIN = "admin"
     HR = "hr"
     INTERVIEWER = "interviewer"
     OPS = "ops"
     FINANCE = "finance"
+    #: A platform operator (pools, every dead letter, platform metrics). Only users of the
+    #: platform organization have it, and only ``pvara users create --operator`` makes them.
+    OPERATOR = "operator"
+
+
+#: The roles a user of an (ordinary) organization can have.
+ORGANIZATION_ROLES = (Role.ADMIN, Role.HR, Role.INTERVIEWER, Role.OPS, Role.FINANCE)

@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 
 from core.db import ensure_partitions
+from core.pii_backfill import convert_plaintext
+from core.pii_crypto import PiiCipher
 from core.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -90,9 +92,21 @@ def migrate(settings: Settings, directory: Path = MIGRATIONS_DIR) -> list[Migrat
                     applied_now.append(migration)
             with conn.transaction():
                 ensure_partitions(conn, settings.partition_months_ahead)
+            _convert_plaintext_identifiers(conn, settings)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+def _convert_plaintext_identifiers(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """Encrypt identifiers that rows still hold in plaintext (migration 0008 cannot: SQL does
+    not hold the keys). Cheap when there are none: partial indexes find the unconverted rows."""
+    row = conn.execute("SELECT to_regclass('public.candidate_keys')").fetchone()
+    if row is None or row[0] is None:
+        return
+    report = convert_plaintext(conn, PiiCipher.from_settings(settings))
+    if report.total:
+        log.info("plaintext identifiers encrypted", extra=report.as_dict())
 
 
 def _apply(conn: psycopg.Connection[Any], migration: Migration) -> None:

@@ -153,7 +153,8 @@ class Settings(BaseSettings):
     )
     trusted_proxies: str = Field(
         default="",
-        description="Comma-separated peer addresses whose X-Forwarded-For names the client.",
+        description="Comma-separated addresses or CIDR networks of the proxies in front of the"
+        " API: only their X-Forwarded-For / X-Forwarded-Proto are believed; empty = none.",
     )
     jobs_cache_ttl_s: int = Field(
         default=300, description="How long the public job listing stays cached in Redis."
@@ -285,6 +286,13 @@ class Settings(BaseSettings):
         default=1, ge=0, description="GPUs kept running for Ollama (cost projection)."
     )
 
+    # --- data sets (benchmarks, taxonomy build) ----------------------------------------------
+    datasets_dir: Path | None = Field(
+        default=None,
+        description="Folder of the shared data sets (taxonomy sources, FERR, skill spans);"
+        " default: ../shared/datasets beside the repository, else /work/shared/datasets.",
+    )
+
     # --- the Ollama tier: a local server (ops.services.ollama) ------------------------------
     ollama: Literal["", "local"] = Field(
         default="",
@@ -321,6 +329,72 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr = Field(
         default=SecretStr("dev-webhook-secret-change-me"),
         description="Fallback HMAC key for webhooks of jobs without their own secret.",
+    )
+
+    # --- security: PII at rest, proxies, headers, login throttling (issue #12) ---------------
+    pii_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="PII encryption keys, `kid:base64(32 bytes)` separated by commas or lines;"
+        " the first encrypts, all decrypt. Empty = PVARA_PII_KEYS_FILE, else a generated dev"
+        " key kept under <home>/keys.",
+    )
+    pii_keys_file: Path | None = Field(
+        default=None,
+        description="File holding PVARA_PII_KEYS (a mounted secret); read when PVARA_PII_KEYS"
+        " is empty.",
+    )
+    blind_index_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key (base64, 32 bytes) of the blind index (HMAC) used for equality lookups"
+        " of CNIC and e-mail; separate from the encryption keys. Empty ="
+        " PVARA_BLIND_INDEX_KEY_FILE, else a generated dev key under <home>/keys.",
+    )
+    blind_index_key_file: Path | None = Field(
+        default=None,
+        description="File holding PVARA_BLIND_INDEX_KEY (a mounted secret).",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call the API from a browser (CORS);"
+        " empty = none.",
+    )
+    hsts_max_age_s: int = Field(
+        default=31_536_000,
+        ge=0,
+        description="Strict-Transport-Security max-age, sent on requests that arrived over TLS"
+        " (directly or through a trusted proxy's X-Forwarded-Proto); 0 = never.",
+    )
+    login_free_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins of one account (any address) before it must wait.",
+    )
+    login_backoff_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="First wait after PVARA_LOGIN_FREE_FAILURES failures; doubles with each"
+        " further failure up to PVARA_LOGIN_BACKOFF_MAX_S (429 `login_throttled`).",
+    )
+    login_backoff_max_s: float = Field(
+        default=900.0, gt=0, description="Longest wait between login attempts of one account."
+    )
+    rate_limit_submit_per_min: int = Field(
+        default=30,
+        ge=0,
+        description="Anonymous submissions per minute per client IP (0 = off).",
+    )
+    json_max_depth: int = Field(
+        default=32, ge=2, description="Deepest nesting of a JSON body (400 `json_too_deep`)."
+    )
+    json_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest JSON body (413 above); multipart uploads have PVARA_MAX_UPLOAD_BYTES.",
+    )
+    json_max_number_chars: int = Field(
+        default=40,
+        ge=8,
+        description="Longest number in a JSON body, in characters (400 `number_too_large`).",
     )
 
     @property
@@ -363,8 +437,23 @@ class Settings(BaseSettings):
         return self.blob_dir or self.home / "blobs"
 
     @property
+    def effective_datasets_dir(self) -> Path:
+        return self.datasets_dir or shared_folder("datasets")
+
+    @property
+    def effective_vendor_dir(self) -> Path:
+        return self.vendor_dir or shared_folder("vendor")
+
+    @property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+
+def shared_folder(name: str, root: Path = PROJECT_ROOT) -> Path:
+    """A folder of the shared, read-only tree: ``<repo>/../shared/<name>`` if it exists, else
+    ``/work/shared/<name>`` (data sets, vendored headers)."""
+    beside = root.parent / "shared" / name
+    return beside if beside.is_dir() else Path("/work/shared") / name
 
 
 @lru_cache(maxsize=1)

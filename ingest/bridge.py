@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from core.db import Pool
 from core.domain import SubmittedApplication
 from core.events import APPLICATIONS_SUBMITTED, DEAD_LETTER
+from core.pii_crypto import protected_contact
 from core.queue import PARSE, PARSE_APPLICATION, enqueue
 from core.settings import Settings
 from ingest.producer import Producer
@@ -37,11 +38,13 @@ VALUES (%(id)s, %(organization_id)s, %(job_id)s, %(submitted_at)s)
 ON CONFLICT (id) DO NOTHING
 """
 
+# CNIC, e-mail and phone arrive encrypted (core.pii_crypto); rows are matched by blind index.
 _CANDIDATE_SQL = """
-INSERT INTO candidates (organization_id, cnic, name, email, phone)
-VALUES (%(organization_id)s, %(cnic)s, %(name)s, %(email)s, %(phone)s)
-ON CONFLICT (organization_id, cnic) DO UPDATE
-   SET name = EXCLUDED.name, email = EXCLUDED.email,
+INSERT INTO candidates (organization_id, cnic, name, email, phone, cnic_index, email_index)
+VALUES (%(organization_id)s, %(cnic)s, %(name)s, %(email)s, %(phone)s, %(cnic_index)s,
+        %(email_index)s)
+ON CONFLICT (organization_id, cnic_index) DO UPDATE
+   SET name = EXCLUDED.name, email = EXCLUDED.email, email_index = EXCLUDED.email_index,
        phone = coalesce(EXCLUDED.phone, candidates.phone)
  WHERE candidates.erased_at IS NULL
 """
@@ -49,13 +52,14 @@ ON CONFLICT (organization_id, cnic) DO UPDATE
 _APPLICATION_SQL = """
 INSERT INTO applications (
     id, organization_id, job_id, candidate_id, candidate_cnic, candidate_email, candidate_name,
-    candidate_phone, status, resume_blob_key, resume_media_type, resume_sha256, resume_text,
-    submitted_at, created_at)
+    candidate_phone, candidate_cnic_index, candidate_email_index, status_token_hash, status,
+    resume_blob_key, resume_media_type, resume_sha256, resume_text, submitted_at, created_at)
 SELECT i.id, i.organization_id, i.job_id,
        (SELECT c.id FROM candidates c
-         WHERE c.organization_id = i.organization_id AND c.cnic = %(cnic)s),
-       %(cnic)s, %(email)s, %(name)s, %(phone)s, 'received', %(blob_key)s, %(media_type)s,
-       %(sha256)s, %(inline_text)s, %(submitted_at)s, i.created_at
+         WHERE c.organization_id = i.organization_id AND c.cnic_index = %(cnic_index)s),
+       %(cnic)s, %(email)s, %(name)s, %(phone)s, %(cnic_index)s, %(email_index)s,
+       %(status_token_hash)s, 'received', %(blob_key)s, %(media_type)s, %(sha256)s,
+       %(inline_text)s, %(submitted_at)s, i.created_at
   FROM application_index i
  WHERE i.id = %(id)s
 ON CONFLICT (id, created_at) DO NOTHING
@@ -211,15 +215,19 @@ class Bridge:
 
 
 def _params(app: SubmittedApplication) -> dict[str, Any]:
+    contact = protected_contact(app.organization_id, app.candidate)
     return {
         "id": app.application_id,
         "organization_id": app.organization_id,
         "job_id": app.job_id,
         "submitted_at": app.submitted_at,
-        "cnic": app.candidate.cnic,
+        "cnic": contact.cnic,
         "name": app.candidate.name,
-        "email": app.candidate.email,
-        "phone": app.candidate.phone,
+        "email": contact.email,
+        "phone": contact.phone,
+        "cnic_index": contact.cnic_index,
+        "email_index": contact.email_index,
+        "status_token_hash": app.status_token_hash,
         "blob_key": app.resume.blob_key,
         "media_type": app.resume.media_type,
         "sha256": app.resume.sha256,

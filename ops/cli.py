@@ -69,7 +69,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _api(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from ops.web import create_ops_app
+    from ops.web import create_ops_app, uvicorn_options
 
     uvicorn.run(
         create_ops_app(settings),
@@ -77,8 +77,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.api_port,
         workers=None,
         log_level="warning",
-        log_config=None,  # keep the JSON logging configured by main()
-        access_log=False,
+        **uvicorn_options(settings),  # no server header, forwarded headers of trusted proxies only
     )
     return 0
 
@@ -222,6 +221,12 @@ def _costs(args: argparse.Namespace, settings: Settings) -> int:
     return run(args, settings)
 
 
+def _pii(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.pii import run
+
+    return run(args, settings)
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from ops.demo import run_demo
 
@@ -235,15 +240,19 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
     from api.auth.service import create_organization_with_admin
     from core.domain import Role
 
+    if not args.operator and not args.org:
+        print("error: --org is required (or --operator for a platform operator)", file=sys.stderr)
+        return 2
+    slug = args.org or "platform"
     password = os.environ.get("PVARA_NEW_USER_PASSWORD") or getpass.getpass("Password: ")
     try:
         org_id, user_id = create_organization_with_admin(
             settings,
-            name=args.org_name or args.org,
-            slug=args.org,
+            name=args.org_name or slug,
+            slug=slug,
             email=args.email,
             password=password,
-            role=Role(args.role),
+            role=Role.OPERATOR if args.operator else Role(args.role),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -352,9 +361,20 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument("--format", choices=["table", "json", "csv"], default="table")
     costs.set_defaults(handler=_costs)
 
+    pii = sub.add_parser("pii", help="keys of personal data: status, rotate, new-key")
+    pii.add_argument("action", choices=["status", "rotate", "new-key"])
+    pii.add_argument("kid", nargs="?", help="id of the new key (new-key)")
+    pii.set_defaults(handler=_pii)
+
     users = sub.add_parser("users", help="bootstrap an organization and its first admin")
     users.add_argument("action", choices=["create"])
-    users.add_argument("--org", required=True, help="organization slug (created if new)")
+    users.add_argument("--org", help="organization slug (created if new)")
+    users.add_argument(
+        "--operator",
+        action="store_true",
+        help="a platform operator (pools, every dead letter, metrics), in the platform"
+        " organization; the only way to make one",
+    )
     users.add_argument("--org-name", help="organization display name (default: the slug)")
     users.add_argument("--email", required=True)
     users.add_argument(

@@ -120,6 +120,8 @@ def run_demo(
         "PVARA_API_PORT": str(port),
         "PVARA_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
         "PVARA_NOTIFY_MIN_BACKOFF_MS": "500",
+        # Every sample candidate submits from this one address: lift the anonymous limit.
+        "PVARA_RATE_LIMIT_SUBMIT_PER_MIN": "0",
         **(model.env if model else {}),
     }
     log_dir = settings.home / "demo-logs"

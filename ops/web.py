@@ -7,45 +7,55 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 from litestar import Litestar, Request, Response, Router, delete, get, post, put
 from litestar.config.app import AppConfig
 from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody, PathParameter
 from litestar.plugins import InitPluginProtocol
 from litestar.static_files import create_static_files_router
-from litestar.types import Guard
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.app import create_app
 from api.errors import ProblemError
 from api.openapi import problems
-from api.security import PUBLIC, SECURITY, SecurityState, allow
+from api.security import PUBLIC, SECURITY, Principal, SecurityState, provide_principal
 from core import deadletters
 from core.domain import Role
 from core.queue import POOLS, create_broker
 from core.settings import Settings, get_settings
 from ops import pools as pool_state
+from ops import tenancy
 from ops.metrics import HttpMetricsMiddleware, Metrics, OpsSources
 from tasks.middleware import BUCKET_S
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-OPS_ROLES = (Role.OPS, Role.ADMIN)
+GROUP_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+PoolName = Literal["parse", "score", "shortlist", "notify", "maintenance"]
+assert set(get_args(PoolName)) == set(POOLS), "PoolName must list core.queue.POOLS"
 
 
-@dataclass
-class ScaleRequest:
+class ScaleRequest(BaseModel):
     """Desired processes per pool, e.g. ``{"desired": {"parse": 4, "score": 2}}``."""
 
-    desired: dict[str, int] = field(default_factory=dict)
-    group: str | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    desired: dict[PoolName, Annotated[int, Field(ge=0, le=pool_state.MAX_PROCESSES)]] = Field(
+        default_factory=dict
+    )
+    group: Annotated[str | None, Field(pattern=GROUP_PATTERN)] = None
+
+
+def _is_platform(principal: Principal) -> bool:
+    return principal.role == Role.OPERATOR
 
 
 def _overview(ops: OpsSources) -> dict[str, Any]:
@@ -89,9 +99,49 @@ def _overview(ops: OpsSources) -> dict[str, Any]:
     }
 
 
-@get("/overview", sync_to_thread=True, summary="Everything the dashboard shows, in one read")
-def overview(ops: NamedDependency[OpsSources]) -> dict[str, Any]:
-    return _overview(ops)
+def _organization_overview(ops: OpsSources, organization_id: uuid.UUID) -> dict[str, Any]:
+    """What an organization's admin or ops sees: its own dead letters and spend, no pools."""
+    dead = tenancy.own_dead_letters(ops.pool(), deadletters.list_dead(ops.redis), organization_id)
+    spend = tenancy.spend(ops.pool(), organization_id)
+    return {
+        "ts": time.time(),
+        "scope": "organization",
+        "organization_id": str(organization_id),
+        "bucket_s": BUCKET_S,
+        "pools": [],
+        "series": {},
+        "workers": [],
+        "kafka": {"group": None, "topic": None, "partitions": [], "total": 0},
+        "dead_letters": [d.as_dict() for d in dead[-100:]],
+        "dead_total": len(dead),
+        "failures": [],
+        "llm": {
+            "spend_today_usd": sum(float(r["cost_today"] or 0) for r in spend),
+            "by_provider": [
+                {
+                    "provider": r["provider"],
+                    "cost_usd": float(r["cost"] or 0),
+                    "cost_today_usd": float(r["cost_today"] or 0),
+                    "tokens": int((r["prompt"] or 0) + (r["completion"] or 0)),
+                }
+                for r in spend
+            ],
+            "budget_remaining_usd": {},
+        },
+    }
+
+
+@get(
+    "/overview",
+    sync_to_thread=True,
+    summary="Everything the dashboard shows, in one read (an organization: its own part)",
+)
+def overview(
+    ops: NamedDependency[OpsSources], principal: NamedDependency[Principal]
+) -> dict[str, Any]:
+    if _is_platform(principal):
+        return {**_overview(ops), "scope": "platform"}
+    return _organization_overview(ops, principal.organization_id)
 
 
 @get("/pools", sync_to_thread=True, summary="Each pool: depth, in flight, dead, desired, actual")
@@ -107,7 +157,8 @@ def list_pools(ops: NamedDependency[OpsSources]) -> list[dict[str, Any]]:
 )
 def scale_pools(ops: NamedDependency[OpsSources], data: JSONBody[ScaleRequest]) -> dict[str, Any]:
     try:
-        desired = pool_state.scale(ops.redis, ops.settings, data.desired, data.group)
+        changes = {str(pool): count for pool, count in data.desired.items()}
+        desired = pool_state.scale(ops.redis, ops.settings, changes, data.group)
     except pool_state.ScaleError as exc:
         raise ProblemError(422, "invalid_scale", str(exc)) from exc
     return {"group": data.group or ops.settings.worker_group, "desired": desired}
@@ -116,9 +167,24 @@ def scale_pools(ops: NamedDependency[OpsSources], data: JSONBody[ScaleRequest]) 
 _DEAD_404 = problems({404: "unknown_pool, not_found"})
 
 
-def _check_queue(queue: str) -> None:
+def _dead_message(
+    ops: OpsSources, principal: Principal, queue: str, message_id: str
+) -> dict[str, Any]:
+    """The dead message, if the caller may see it: an operator any, an organization its own;
+    another organization's is "not found", exactly like a message that does not exist."""
     if queue not in POOLS:
         raise ProblemError(404, "unknown_pool", f"No pool {queue!r}.")
+    raw = ops.redis.hget(f"dramatiq:{queue}.XQ.msgs", message_id)
+    if raw is None:
+        raise ProblemError(404, "not_found", "No such dead message.")
+    body: dict[str, Any] = json.loads(raw)
+    if not _is_platform(principal):
+        letter = deadletters.DeadLetter(
+            queue, message_id, body.get("actor_name", ""), list(body.get("args", [])), 0, 0, ""
+        )
+        if tenancy.owners(ops.pool(), [letter]).get(message_id) != principal.organization_id:
+            raise ProblemError(404, "not_found", "No such dead message.")
+    return body
 
 
 @get(
@@ -128,14 +194,12 @@ def _check_queue(queue: str) -> None:
     responses=_DEAD_404,
 )
 def inspect_dead(
-    ops: NamedDependency[OpsSources], queue: FromPath[str], message_id: FromPath[str]
+    ops: NamedDependency[OpsSources],
+    principal: NamedDependency[Principal],
+    queue: Annotated[str, PathParameter(max_length=32)],
+    message_id: Annotated[str, PathParameter(max_length=64)],
 ) -> dict[str, Any]:
-    _check_queue(queue)
-    raw = ops.redis.hget(f"dramatiq:{queue}.XQ.msgs", message_id)
-    if raw is None:
-        raise ProblemError(404, "not_found", "No such dead message.")
-    body: dict[str, Any] = json.loads(raw)
-    return body
+    return _dead_message(ops, principal, queue, message_id)
 
 
 @post(
@@ -146,9 +210,12 @@ def inspect_dead(
     responses=_DEAD_404,
 )
 def replay_dead(
-    ops: NamedDependency[OpsSources], queue: FromPath[str], message_id: FromPath[str]
+    ops: NamedDependency[OpsSources],
+    principal: NamedDependency[Principal],
+    queue: Annotated[str, PathParameter(max_length=32)],
+    message_id: Annotated[str, PathParameter(max_length=64)],
 ) -> dict[str, Any]:
-    _check_queue(queue)
+    _dead_message(ops, principal, queue, message_id)
     if not deadletters.replay(ops.redis, create_broker(ops.settings), queue, message_id):
         raise ProblemError(404, "not_found", "No such dead message.")
     return {"replayed": message_id, "queue": queue}
@@ -162,9 +229,12 @@ def replay_dead(
     responses=_DEAD_404,
 )
 def delete_dead(
-    ops: NamedDependency[OpsSources], queue: FromPath[str], message_id: FromPath[str]
+    ops: NamedDependency[OpsSources],
+    principal: NamedDependency[Principal],
+    queue: Annotated[str, PathParameter(max_length=32)],
+    message_id: Annotated[str, PathParameter(max_length=64)],
 ) -> dict[str, Any]:
-    _check_queue(queue)
+    _dead_message(ops, principal, queue, message_id)
     if not deadletters.delete(ops.redis, queue, message_id):
         raise ProblemError(404, "not_found", "No such dead message.")
     return {"deleted": message_id, "queue": queue}
@@ -182,25 +252,42 @@ def metrics(
     ops_metrics: NamedDependency[Metrics],
     ops: NamedDependency[OpsSources],
 ) -> Response[bytes]:
-    """Prometheus text format. With ``ops_token`` set, scrapers must send it as a bearer."""
-    token = ops.settings.ops_token.get_secret_value()
-    if token and request.headers.get("authorization", "") != f"Bearer {token}":
-        raise ProblemError(401, "missing_token", "Send `Authorization: Bearer <ops token>`.")
+    """Prometheus text format, for the platform: the bearer must be ``PVARA_OPS_TOKEN`` or the
+    access token of a platform operator."""
+    _require_platform(request, ops.settings)
     return Response(generate_latest(ops_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _require_platform(request: Request[Any, Any, Any], settings: Settings) -> None:
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
+        raise ProblemError(
+            401,
+            "missing_token",
+            "Send `Authorization: Bearer <ops token or operator access token>`.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    static = settings.ops_token.get_secret_value()
+    if static and hmac.compare_digest(presented.encode(), static.encode()):
+        return
+    claims = request.app.state.security.keys.decode(presented)  # 401 when not ours
+    if claims.get("role") != Role.OPERATOR:
+        raise ProblemError(403, "role_not_allowed", "Metrics are for platform operators.")
 
 
 class OpsPlugin(InitPluginProtocol):
     """Mounts the dashboard, the ops API and ``/metrics`` on an app built by ``create_app``."""
 
-    def __init__(self, settings: Settings, guard: Guard | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.sources = OpsSources(settings)
         self.metrics = Metrics(self.sources)
-        self.guard: Guard = guard or allow(*OPS_ROLES)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         deps = {
             "ops": Provide(lambda: self.sources, sync_to_thread=False),
             "ops_metrics": Provide(lambda: self.metrics, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
         }
         api = Router(
             "/api/v1/ops",
@@ -212,7 +299,6 @@ class OpsPlugin(InitPluginProtocol):
                 replay_dead,
                 delete_dead,
             ],
-            guards=[self.guard],
             security=SECURITY,
             dependencies=deps,
             tags=["ops"],
@@ -228,17 +314,30 @@ class OpsPlugin(InitPluginProtocol):
 
 
 def issue_ops_token(settings: Settings) -> str:
-    """A short-lived access token with the ``ops`` role (demo screenshots, smoke tests)."""
+    """A short-lived access token of a platform operator (demo screenshots, smoke tests)."""
     token, _ = SecurityState.create(settings).keys.issue(
         user_id=uuid.uuid4(),
         organization_id=uuid.uuid4(),
-        role=Role.OPS.value,
+        role=Role.OPERATOR.value,
         family_id=uuid.uuid4(),
     )
     return token
 
 
-def create_ops_app(settings: Settings | None = None, guard: Guard | None = None) -> Litestar:
+def create_ops_app(settings: Settings | None = None) -> Litestar:
     """The API with the operations routes (what ``pvara api`` serves)."""
     settings = settings or get_settings()
-    return create_app(settings, plugins=[OpsPlugin(settings, guard)])
+    return create_app(settings, plugins=[OpsPlugin(settings)])
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How every launcher runs the API under uvicorn: no ``server`` header, and forwarded
+    headers only from ``PVARA_TRUSTED_PROXIES`` (the app reads them itself: uvicorn's proxy
+    middleware would otherwise rewrite the client address from any loopback peer's header)."""
+    return {
+        "proxy_headers": False,
+        "server_header": False,
+        "forwarded_allow_ips": settings.trusted_proxies or "",
+        "log_config": None,  # keep the JSON logging the process configured
+        "access_log": False,
+    }

@@ -162,7 +162,12 @@ class Router:
     def screen(self, request: ScreeningRequest) -> ScreeningOutcome:
         """Score one application (see the module docstring for the rules)."""
         started = time.perf_counter()
-        local = self._local.screen(request.resume_text, request.criteria, request.job_description)
+        local = self._local.screen(
+            request.resume_text,
+            request.criteria,
+            request.job_description,
+            job_title=request.job_title,
+        )
         route = self._routes.get(request.tier)
         escalate, why = self._escalation(request, local, route)
         calls = [

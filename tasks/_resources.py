@@ -10,7 +10,8 @@ import redis
 
 from core.db import Pool, create_pool
 from core.settings import Settings, get_settings
-from ingest.blobs import BlobStore, LocalBlobStore
+from ingest.blob_crypto import encrypted_blob_store
+from ingest.blobs import BlobStore
 from ingest.producer import Producer
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ def redis_client() -> redis.Redis:
 
 
 def blobs() -> BlobStore:
-    return _once("blobs", lambda: LocalBlobStore(settings().effective_blob_dir))
+    return _once("blobs", lambda: encrypted_blob_store(settings()))
 
 
 def producer() -> Producer:

@@ -21,6 +21,8 @@ from psycopg_pool import ConnectionPool
 
 # Test-only settings, fixed before anything reads the settings: webhooks to our local receivers.
 os.environ.setdefault("PVARA_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
+# Every test client submits from one address; tests/security sets the limit where it is tested.
+os.environ.setdefault("PVARA_RATE_LIMIT_SUBMIT_PER_MIN", "0")
 
 from core.db import create_pool
 from core.settings import Settings, get_settings

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 
 from core.db import create_pool
 from core.events import APPLICATIONS_SUBMITTED
+from core.pii_crypto import default_cipher
 from core.settings import Settings
 from ingest.bridge import Bridge
 from ingest.outbox_relay import OutboxRelay
@@ -122,16 +123,22 @@ def insert_application(
         " VALUES (%s, %s, %s, %s)",
         (app_id, org_job.organization_id, org_job.job_id, now),
     )
+    contact = default_cipher().protect_contact(
+        org_job.organization_id, f"{uuid.uuid4().int % 10**13:013d}", "c@example.com", None
+    )
     db.execute(
         "INSERT INTO applications (id, organization_id, job_id, candidate_cnic,"
-        " candidate_email, candidate_name, status, resume_media_type, resume_text, ai_score,"
-        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 'text/plain', %s, %s, %s)",
+        " candidate_email, candidate_cnic_index, candidate_email_index, candidate_name, status,"
+        " resume_media_type, resume_text, ai_score, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'text/plain', %s, %s, %s)",
         (
             app_id,
             org_job.organization_id,
             org_job.job_id,
-            f"{uuid.uuid4().int % 10**13:013d}",
-            "c@example.com",
+            contact.cnic,
+            contact.email,
+            contact.cnic_index,
+            contact.email_index,
             "Candidate",
             status,
             text,

@@ -9,12 +9,20 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import FromPath, PathParameter
+from litestar.params import FromPath, HeaderParameter, PathParameter
 
+from api import ratelimit
 from api.applications import service
-from api.applications.schemas import ApplicationStatusOut, SubmissionAccepted
+from api.applications.identity import STATUS_TOKEN_HEADER
+from api.applications.schemas import (
+    ApplicationForm,
+    ApplicationJson,
+    ApplicationStatusOut,
+    SubmissionAccepted,
+)
 from api.errors import ProblemError
-from api.openapi import problems
+from api.openapi import REQUEST_BODY_OPT, problems
+from api.security import request_ip
 from api.state import ApiState
 from core.logs import request_id_var
 
@@ -35,9 +43,16 @@ class ApplicationsController(Controller):
             "current status when the same candidate already applied to this job."
         ),
         status_code=202,
+        opt={
+            REQUEST_BODY_OPT: {
+                "application/json": ApplicationJson,
+                "multipart/form-data": ApplicationForm,
+            }
+        },
         responses=problems(
             {
-                400: "malformed_json: the body is not a JSON object",
+                400: "malformed_json: the body is not a JSON object; malformed_form;"
+                " json_too_deep, number_too_large",
                 404: "job_not_found",
                 409: "job_closed",
                 413: "file_too_large, payload_too_large",
@@ -53,12 +68,24 @@ class ApplicationsController(Controller):
         state_: NamedDependency[ApiState],
         job_id: FromPath[uuid.UUID],
     ) -> Response[SubmissionAccepted]:
+        await ratelimit.hit(
+            state_.redis,
+            "submit",
+            request_ip(request),
+            state_.settings.rate_limit_submit_per_min,
+            "submissions from this address",
+        )
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         resume: service.ResumeFile | None = None
         if content_type == "application/json":
             fields = service.parse_json_body(await request.body())
         elif content_type == "multipart/form-data":
-            form = await request.form()
+            try:
+                form = await request.form()
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ProblemError(
+                    400, "malformed_form", "A form field is not valid UTF-8 text."
+                ) from exc
             fields = {k: form.get(k) for k in _FORM_FIELDS if form.get(k) not in (None, "")}
             upload = form.get("resume")
             if isinstance(upload, UploadFile):
@@ -80,6 +107,7 @@ class ApplicationsController(Controller):
             status=result.status,
             status_url=f"{state_.settings.effective_public_url}/api/v1/applications/"
             f"{result.application_id}",
+            status_token=result.status_token,
         )
         return Response(
             body,
@@ -89,7 +117,9 @@ class ApplicationsController(Controller):
 
     @get(
         "/applications/{application_id:uuid}",
-        summary="Status of an application (no personal data)",
+        summary="Status of an application (needs its status token; no personal data)",
+        description="Answers 404 when the application does not exist or the token is not its"
+        " own, so neither an id nor a CNIC reveals anything.",
         responses=problems({404: "application_not_found"}),
     )
     async def status(
@@ -102,8 +132,17 @@ class ApplicationsController(Controller):
                 examples=[Example(value="0b8f5a2e-3c1d-5e6f-8a9b-0c1d2e3f4a5b")],
             ),
         ],
+        status_token: Annotated[
+            str,
+            HeaderParameter(
+                name=STATUS_TOKEN_HEADER,
+                min_length=1,
+                max_length=100,
+                description="The status_token of the 202 answer",
+            ),
+        ],
     ) -> ApplicationStatusOut:
-        found = await service.read_status(state_, application_id)
+        found = await service.read_status(state_, application_id, status_token)
         if found is None:
             raise ProblemError(404, "application_not_found", f"No application {application_id}.")
         return found

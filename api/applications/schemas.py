@@ -2,43 +2,55 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from core.ids import normalize_cnic
+from api.inputs import Cnic, Input, normalized_cnic
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_CNIC = re.compile(r"^\d{5}-?\d{7}-?\d$")
+#: A candidate's e-mail address: its domain has a dot.
+CandidateEmail = Annotated[
+    str,
+    Field(
+        max_length=254,
+        pattern=r"^[!-?A-~]{1,64}@[!-?A-~]+\.[!-?A-~]{2,}$",
+        description="E-mail address (ASCII); the proof, with the CNIC, that it is the candidate",
+    ),
+]
 
 
-class ApplicationIn(BaseModel):
+class ApplicationIn(Input):
     """A candidate's submission (JSON body, or the fields of a multipart form)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    candidate_cnic: Annotated[str, Field(description="CNIC, 13 digits, dashes optional")]
+    candidate_cnic: Cnic
     candidate_name: Annotated[str, Field(min_length=1, max_length=200)]
-    candidate_email: Annotated[str, Field(max_length=254)]
+    candidate_email: CandidateEmail
     phone: Annotated[str | None, Field(max_length=32)] = None
     resume_text: Annotated[str | None, Field(max_length=200_000)] = None
 
     @field_validator("candidate_cnic")
     @classmethod
     def _cnic(cls, value: str) -> str:
-        if not _CNIC.match(value):
-            raise ValueError("must be 13 digits, as 12345-1234567-1 or 1234512345671")
-        return normalize_cnic(value)
+        return normalized_cnic(value)
 
     @field_validator("candidate_email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise ValueError("not an e-mail address")
         return value.lower()
+
+
+class ApplicationJson(ApplicationIn):
+    """The JSON form of a submission: the résumé is its text."""
+
+    resume_text: Annotated[str, Field(min_length=1, max_length=200_000)]
+
+
+class ApplicationForm(ApplicationIn):
+    """The multipart form of a submission: the résumé is a file (PDF, DOCX or text)."""
+
+    resume: Annotated[bytes | None, Field(description="The résumé file")] = None
 
 
 class SubmissionAccepted(BaseModel):
@@ -47,15 +59,24 @@ class SubmissionAccepted(BaseModel):
     application_id: uuid.UUID
     status: str
     status_url: str
+    status_token: str | None = Field(
+        default=None,
+        description="Only in the 202 answer, and only once: send it as `X-Status-Token` to read"
+        " the status. It is not stored, so keep it.",
+    )
 
 
 class ApplicationStatusOut(BaseModel):
-    """What a candidate may see of an application: no personal data."""
+    """What the holder of the status token may see: no personal data, no HR notes."""
 
     application_id: uuid.UUID
     job_id: uuid.UUID
     status: str
-    status_reason: str | None = None
+    status_reason: str | None = Field(
+        default=None,
+        description="Why the résumé could not be read (parse_failed only; HR's notes on other"
+        " statuses stay internal).",
+    )
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
     score: float | None = None

@@ -12,17 +12,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from api.applications import identity
 from api.applications.schemas import ApplicationIn, ApplicationStatusOut
-from api.errors import ProblemError
+from api.errors import ProblemError, validation_failed
 from api.state import ApiState
-from core.domain import SUBMITTED, Candidate, ResumeRef, SubmittedApplication
+from core.domain import SUBMITTED, ApplicationStatus, Candidate, ResumeRef, SubmittedApplication
 from core.events import APPLICATIONS_SUBMITTED
-from core.ids import application_id
 from ingest.extract import ExtractionError, sniff_media_type
 from ingest.producer import ProduceError
-
-_ACCEPTED_KEY = "pvara:accepted:{}"
-_ACCEPTED_TTL_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -37,6 +34,7 @@ class Submission:
     application_id: uuid.UUID
     status: str
     created: bool
+    status_token: str | None = None  # only when created: the candidate's key to the status
 
 
 def parse_fields(fields: dict[str, Any]) -> ApplicationIn:
@@ -48,12 +46,7 @@ def parse_fields(fields: dict[str, Any]) -> ApplicationIn:
             {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
             for err in exc.errors(include_url=False, include_input=False)
         ]
-        raise ProblemError(
-            422,
-            "validation_failed",
-            "Some fields are missing or invalid.",
-            extra={"errors": errors},
-        ) from exc
+        raise validation_failed(errors) from exc
 
 
 async def submit(
@@ -70,30 +63,32 @@ async def submit(
     if job.status != "open":
         raise ProblemError(409, "job_closed", f"Job {job_id} is not accepting applications.")
 
-    app_id = application_id(
-        state.settings.id_secret.get_secret_value().encode(),
-        job.organization_id,
-        job.id,
-        fields.candidate_cnic,
+    applicant = await identity.resolve(
+        state, job, fields.candidate_cnic, fields.candidate_email, fields.phone
     )
-    existing = await current_status(state, app_id)
-    if existing is not None:
-        return Submission(app_id, existing, created=False)
+    app_id, contact = applicant.application_id, applicant.contact
+    if applicant.existing is not None:
+        existing = identity.require_same_candidate(applicant)
+        return Submission(app_id, existing.status, created=False)
 
     resume_ref = await _store_resume(state, fields, resume)
+    status_token, status_token_hash = identity.new_status_token()
     record = SubmittedApplication(
         application_id=app_id,
         organization_id=job.organization_id,
         job_id=job.id,
         candidate=Candidate(
-            cnic=fields.candidate_cnic,
+            cnic=contact.cnic,
             name=fields.candidate_name,
-            email=fields.candidate_email,
-            phone=fields.phone,
+            email=contact.email,
+            phone=contact.phone,
+            cnic_index=contact.cnic_index,
+            email_index=contact.email_index,
         ),
         resume=resume_ref,
         submitted_at=datetime.now(UTC),
         request_id=request_id,
+        status_token_hash=status_token_hash,
     )
     try:
         await state.producer.send(
@@ -106,9 +101,11 @@ async def submit(
             "The application could not be queued; nothing was accepted. Try again shortly.",
             headers={"Retry-After": "5"},
         ) from exc
-    marker = {"job_id": str(job.id), "submitted_at": record.submitted_at.isoformat()}
-    await state.redis.set(_ACCEPTED_KEY.format(app_id), json.dumps(marker), ex=_ACCEPTED_TTL_S)
-    return Submission(app_id, SUBMITTED, created=True)
+    marker = identity.accepted_marker(
+        job.id, record.submitted_at.isoformat(), contact.email_index, status_token_hash
+    )
+    await state.redis.set(identity.ACCEPTED_KEY.format(app_id), marker, ex=identity.ACCEPTED_TTL_S)
+    return Submission(app_id, SUBMITTED, created=True, status_token=status_token)
 
 
 async def _store_resume(
@@ -156,49 +153,44 @@ async def _store_resume(
 
 
 _STATUS_SQL = """
-SELECT a.id, a.job_id, a.status, a.status_reason, a.submitted_at, a.updated_at,
-       a.ai_score, a.ai_recommendation, a.shortlist_rank
+SELECT a.id, a.job_id, a.status, a.status_reason, a.submitted_at, a.updated_at, a.ai_score,
+       a.ai_recommendation, a.shortlist_rank, a.status_token_hash
   FROM application_index i
   JOIN applications a ON a.id = i.id AND a.created_at = i.created_at
  WHERE i.id = %s
 """
 
 
-async def current_status(state: ApiState, app_id: uuid.UUID) -> str | None:
-    """The application's status: from PostgreSQL, or "submitted" while it is still in Kafka."""
-    async with state.db.connection() as conn:
-        cur = await conn.execute(
-            "SELECT a.status FROM application_index i JOIN applications a"
-            " ON a.id = i.id AND a.created_at = i.created_at WHERE i.id = %s",
-            (app_id,),
-        )
-        row: Any = await cur.fetchone()
-    if row is not None:
-        return str(row["status"])
-    accepted = await state.redis.get(_ACCEPTED_KEY.format(app_id))
-    return SUBMITTED if accepted else None
-
-
-async def read_status(state: ApiState, app_id: uuid.UUID) -> ApplicationStatusOut | None:
+async def read_status(
+    state: ApiState, app_id: uuid.UUID, status_token: str
+) -> ApplicationStatusOut | None:
+    """The status of an application whose status token the caller holds; None otherwise (an
+    unknown id and a wrong token look the same)."""
     async with state.db.connection() as conn:
         cur = await conn.execute(_STATUS_SQL, (app_id,))
         row: Any = await cur.fetchone()
     if row is not None:
+        if not identity.token_matches(status_token, row["status_token_hash"]):
+            return None
         return ApplicationStatusOut(
             application_id=row["id"],
             job_id=row["job_id"],
             status=row["status"],
-            status_reason=row["status_reason"],
+            status_reason=row["status_reason"]
+            if row["status"] == ApplicationStatus.PARSE_FAILED
+            else None,
             submitted_at=row["submitted_at"],
             updated_at=row["updated_at"],
             score=float(row["ai_score"]) if row["ai_score"] is not None else None,
             recommendation=row["ai_recommendation"],
             shortlist_rank=row["shortlist_rank"],
         )
-    accepted = await state.redis.get(_ACCEPTED_KEY.format(app_id))
+    accepted = await state.redis.get(identity.ACCEPTED_KEY.format(app_id))
     if accepted is None:
         return None
     marker = json.loads(accepted)
+    if not identity.token_matches(status_token, marker.get("token_hash")):
+        return None
     return ApplicationStatusOut(
         application_id=app_id,
         job_id=marker["job_id"],
@@ -210,7 +202,7 @@ async def read_status(state: ApiState, app_id: uuid.UUID) -> ApplicationStatusOu
 def parse_json_body(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         raise ProblemError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from exc
     if not isinstance(value, dict):
         raise ProblemError(400, "malformed_json", "The body must be a JSON object.")

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from api.inputs import Email, Input
 from core.domain import Role
 
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+_In = Input
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+
+#: The roles an organization's admin can give; ``operator`` only the CLI can (platform).
+OrganizationRole = Literal["admin", "hr", "interviewer", "ops", "finance"]
 
 
 class LoginIn(_In):
     email: Email
     password: Annotated[str, Field(min_length=1, max_length=1024)]
+    organization: Annotated[
+        Slug | None,
+        Field(description="The organization's slug; needed only when the address has several."),
+    ] = None
 
 
 class RefreshIn(_In):
@@ -43,7 +50,7 @@ class TokenPair(BaseModel):
 class UserIn(_In):
     email: Email
     password: Annotated[str, Field(min_length=12, max_length=1024)]
-    role: Role
+    role: OrganizationRole
 
 
 class UserOut(BaseModel):

@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import AsyncConnection
 
 from api.auth.schemas import TokenPair, UserIn, UserOut
+from api.auth.throttle import LoginThrottle
 from api.errors import ProblemError
 from api.security import OrgSession, Principal, SecurityState, revoke_access, revoke_family
 from api.state import ApiState
@@ -31,8 +32,13 @@ from core.settings import Settings
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
-_USER_BY_EMAIL_SQL = """
-SELECT id, organization_id, role, password_hash, is_active FROM users WHERE lower(email) = lower(%s)
+# E-mail addresses are unique per organization only: the same address may sign in to several.
+_USERS_BY_EMAIL_SQL = """
+SELECT u.id, u.organization_id, u.role, u.password_hash, u.is_active
+  FROM users u JOIN organizations o ON o.id = u.organization_id
+ WHERE lower(u.email) = lower(%(email)s) AND (%(slug)s::text IS NULL OR o.slug = %(slug)s)
+ ORDER BY u.created_at
+ LIMIT 20
 """
 
 _USER_SQL = "SELECT id, organization_id, role, is_active FROM users WHERE id = %s"
@@ -67,17 +73,40 @@ def _bad_credentials() -> ProblemError:
     return ProblemError(401, "invalid_credentials", "E-mail or password is wrong.")
 
 
-async def login(api: ApiState, security: SecurityState, email: str, password: str) -> TokenPair:
-    """Check the password (same work whether or not the user exists) and issue tokens."""
+async def login(
+    api: ApiState,
+    security: SecurityState,
+    email: str,
+    password: str,
+    organization: str | None = None,
+) -> TokenPair:
+    """Check the password (the same work whether or not the user exists) and issue tokens.
+
+    The account's throttle (:mod:`api.auth.throttle`) is asked first; a failure feeds it. An
+    address with accounts in several organizations needs ``organization`` (its slug) once the
+    password matched more than one of them.
+    """
+    throttle = LoginThrottle(api.redis, security.settings, api.pii, email)
+    await throttle.admit()
     async with api.db.connection() as conn:
-        cur = await conn.execute(_USER_BY_EMAIL_SQL, (email,))
-        user: dict[str, Any] | None = await cur.fetchone()  # type: ignore[assignment]
-    stored = user["password_hash"] if user else _dummy_hash()
-    ok = await asyncio.to_thread(_verify, stored, password)
-    if user is None or not ok or not user["is_active"]:
+        cur = await conn.execute(_USERS_BY_EMAIL_SQL, {"email": email, "slug": organization})
+        users: list[dict[str, Any]] = await cur.fetchall()  # type: ignore[assignment]
+    stored = [user["password_hash"] for user in users] or [_dummy_hash()]
+    verdicts = [await asyncio.to_thread(_verify, h, password) for h in stored]
+    matched = [u for u, ok in zip(users, verdicts, strict=False) if ok and u["is_active"]]
+    if not matched:
+        await throttle.failed()
         raise _bad_credentials()
+    await throttle.succeeded()
+    if len(matched) > 1:
+        raise ProblemError(
+            401,
+            "organization_required",
+            "This e-mail signs in to several organizations: send `organization` (its slug).",
+        )
+    user = matched[0]
     async with api.db.connection() as conn, conn.transaction():
-        if _HASHER.check_needs_rehash(stored):
+        if _HASHER.check_needs_rehash(user["password_hash"]):
             await conn.execute(
                 "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
                 (await asyncio.to_thread(hash_password, password), user["id"]),
@@ -211,7 +240,8 @@ def create_organization_with_admin(
     role: Role = Role.ADMIN,
 ) -> tuple[uuid.UUID, uuid.UUID]:
     """Bootstrap: the organization ``slug`` (created if new) and a user in it (``pvara users
-    create``). Returns (organization id, user id).
+    create``); with ``role=operator`` the platform organization (created once, named ``slug``
+    then) and a platform operator in it. Returns (organization id, user id).
 
     Raises:
         ValueError: bad slug, short password, or the e-mail is taken.
@@ -220,13 +250,46 @@ def create_organization_with_admin(
         raise ValueError("slug: lowercase letters, digits and dashes, 2-63 characters")
     if len(password) < 12:
         raise ValueError("password: at least 12 characters")
+    platform = role == Role.OPERATOR
     password_hash = hash_password(password)
-    with connect(settings) as conn, conn.transaction():
-        row = conn.execute(
-            "INSERT INTO organizations (name, slug) VALUES (%s, %s)"
-            " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id",
-            (name or slug, slug),
-        ).fetchone()
+    try:
+        return _create_in_organization(
+            conn_settings=settings,
+            name=name,
+            slug=slug,
+            email=email,
+            password_hash=password_hash,
+            role=role,
+            platform=platform,
+        )
+    except psycopg.errors.UniqueViolation as exc:  # the slug belongs to another organization
+        raise ValueError(f"the slug {slug} is taken by another organization") from exc
+
+
+def _create_in_organization(
+    *,
+    conn_settings: Settings,
+    name: str,
+    slug: str,
+    email: str,
+    password_hash: str,
+    role: Role,
+    platform: bool,
+) -> tuple[uuid.UUID, uuid.UUID]:
+    with connect(conn_settings) as conn, conn.transaction():
+        if platform:  # the one platform organization, whatever its slug
+            row = conn.execute(
+                "INSERT INTO organizations (name, slug, is_platform) VALUES (%s, %s, true)"
+                " ON CONFLICT (is_platform) WHERE is_platform DO UPDATE SET is_platform = true"
+                " RETURNING id",
+                (name or slug, slug),
+            ).fetchone()
+        else:
+            row = conn.execute(
+                "INSERT INTO organizations (name, slug) VALUES (%s, %s)"
+                " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id",
+                (name or slug, slug),
+            ).fetchone()
         assert row is not None
         org_id: uuid.UUID = row["id"]
         try:
@@ -236,7 +299,9 @@ def create_organization_with_admin(
                 (org_id, email.lower(), password_hash, str(role)),
             ).fetchone()
         except psycopg.errors.UniqueViolation as exc:
-            raise ValueError(f"a user with e-mail {email} exists") from exc
+            raise ValueError(f"a user with e-mail {email} exists in {slug}") from exc
+        except psycopg.errors.CheckViolation as exc:
+            raise ValueError(f"{slug} is the platform organization: operators only") from exc
         assert user is not None
         conn.execute(
             "INSERT INTO audit_logs (organization_id, user_id, action, resource_type,"

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from api.inputs import Cnic, Email, Input, normalized_cnic
 from core.domain import ApplicationStatus
-from core.ids import normalize_cnic
-
-_CNIC = re.compile(r"^\d{5}-?\d{7}-?\d$")
 
 Sort = Literal["-created_at", "created_at", "-score", "score"]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_In = Input
 
 
 class ApplicationSummary(BaseModel):
@@ -69,20 +65,18 @@ class StatusChangeOut(BaseModel):
 
 
 class _Cnic(_In):
-    candidate_cnic: Annotated[str, Field(max_length=20)]
+    candidate_cnic: Cnic
 
     @field_validator("candidate_cnic")
     @classmethod
     def _cnic(cls, value: str) -> str:
-        if not _CNIC.match(value):
-            raise ValueError("must be 13 digits, as 12345-1234567-1 or 1234512345671")
-        return normalize_cnic(value)
+        return normalized_cnic(value)
 
 
 class WithdrawIn(_Cnic):
     """Proof that the caller is the candidate: the CNIC and e-mail given at submission."""
 
-    candidate_email: Annotated[str, Field(min_length=3, max_length=254)]
+    candidate_email: Email
 
 
 class ErasureIn(_Cnic):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
 import json
 import logging
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from api.candidates.proof import blind_cnic, candidate_proven
 from api.candidates.schemas import (
     ApplicationDetail,
     ApplicationPage,
@@ -33,15 +33,16 @@ from core.domain import ERASED, ApplicationStatus, can_transition
 from core.events import APPLICATIONS_STATUS_CHANGED
 from core.outbox import add_event_async
 from core.pii import mask_cnic
+from core.pii_crypto import PiiCipher
 from ingest.blobs import InvalidBlobKeyError
 
 log = logging.getLogger(__name__)
 
 
 _SUMMARY_COLUMNS = """
-a.id, a.job_id, a.status, a.ai_score, a.ai_recommendation, a.is_in_shortlist, a.shortlist_rank,
-a.needs_review, a.criteria_version, a.candidate_name, a.candidate_email, a.candidate_phone,
-a.submitted_at, a.created_at, a.status_changed_at, a.pii_erased_at
+a.id, a.organization_id, a.job_id, a.status, a.ai_score, a.ai_recommendation, a.is_in_shortlist,
+a.shortlist_rank, a.needs_review, a.criteria_version, a.candidate_name, a.candidate_email,
+a.candidate_phone, a.submitted_at, a.created_at, a.status_changed_at, a.pii_erased_at
 """
 
 _SEARCH = (
@@ -137,10 +138,12 @@ async def list_applications(
         last = rows[-1]
         key = last["sort_key"].isoformat() if "created_at" in sort else last["sort_key"]
         next_cursor = encode_cursor(sort, key, last["id"])
-    return ApplicationPage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
+    pii = session.api.pii
+    return ApplicationPage(items=[_summary(pii, r) for r in rows], next_cursor=next_cursor)
 
 
-def _summary(row: dict[str, Any]) -> ApplicationSummary:
+def _summary(pii: PiiCipher, row: dict[str, Any]) -> ApplicationSummary:
+    org = row["organization_id"]
     return ApplicationSummary(
         id=row["id"],
         job_id=row["job_id"],
@@ -152,8 +155,8 @@ def _summary(row: dict[str, Any]) -> ApplicationSummary:
         needs_review=row["needs_review"],
         criteria_version=row["criteria_version"],
         candidate_name=row["candidate_name"],
-        candidate_email=row["candidate_email"],
-        candidate_phone=row["candidate_phone"],
+        candidate_email=pii.reveal(row["candidate_email"], org) or ERASED,
+        candidate_phone=pii.reveal(row["candidate_phone"], org),
         submitted_at=row["submitted_at"],
         status_changed_at=row["status_changed_at"],
         erased=row["pii_erased_at"] is not None,
@@ -165,9 +168,10 @@ async def read_application(session: OrgSession, app_id: uuid.UUID) -> Applicatio
         row = await load(conn, app_id, session.organization_id)
     if row is None:
         raise _not_found(app_id)
+    pii = session.api.pii
     return ApplicationDetail(
-        **_summary(row).model_dump(),
-        candidate_cnic_masked=mask_cnic(row["candidate_cnic"])
+        **_summary(pii, row).model_dump(),
+        candidate_cnic_masked=mask_cnic(pii.decrypt(row["candidate_cnic"], row["organization_id"]))
         if not row["pii_erased_at"]
         else ERASED,
         status_reason=row["status_reason"],
@@ -288,14 +292,7 @@ async def withdraw(
             (app_id,),
         )
         app: dict[str, Any] | None = await cur.fetchone()  # type: ignore[assignment]
-        proven = (
-            app is not None
-            and app["pii_erased_at"] is None
-            and hmac.compare_digest(app["candidate_cnic"].encode(), cnic.encode())
-            and hmac.compare_digest(
-                app["candidate_email"].lower().encode(), email.strip().lower().encode()
-            )
-        )
+        proven = app is not None and candidate_proven(api.pii, app, cnic, email)
         if app is None or not proven:
             raise _not_found(app_id)
         before = app["status"]
@@ -320,12 +317,15 @@ async def withdraw(
 _ERASE_APPLICATIONS_SQL = """
 WITH erased AS (
     SELECT id, created_at, resume_blob_key FROM applications
-     WHERE organization_id = %(org)s AND candidate_cnic = %(cnic)s AND pii_erased_at IS NULL
+     WHERE organization_id = %(org)s AND candidate_cnic_index = %(cnic_index)s
+       AND pii_erased_at IS NULL
        FOR UPDATE
 )
 UPDATE applications a
    SET candidate_name = %(erased)s, candidate_email = %(erased)s, candidate_phone = NULL,
-       candidate_cnic = 'erased:' || a.id::text, resume_text = NULL, resume_blob_key = NULL,
+       candidate_cnic = 'erased:' || a.id::text, candidate_cnic_index = NULL,
+       candidate_email_index = NULL, status_token_hash = NULL, resume_text = NULL,
+       resume_blob_key = NULL,
        ai_reasoning = (a.ai_reasoning - 'evidence')
            || jsonb_build_object('reasoning', %(erased)s::text),
        pii_erased_at = now(), updated_at = now()
@@ -337,15 +337,20 @@ UPDATE applications a
 _ERASE_CANDIDATES_SQL = """
 UPDATE candidates
    SET name = %(erased)s, email = %(erased)s, phone = NULL, degree = NULL,
-       cnic = 'erased:' || id::text, erased_at = now()
- WHERE organization_id = %(org)s AND cnic = %(cnic)s AND erased_at IS NULL
+       cnic = 'erased:' || id::text, cnic_index = NULL, email_index = NULL, erased_at = now()
+ WHERE organization_id = %(org)s AND cnic_index = %(cnic_index)s AND erased_at IS NULL
  RETURNING id
+"""
+
+# Without its salt the CNIC no longer leads to the erased applications' ids (core.ids).
+_FORGET_SALT_SQL = """
+DELETE FROM candidate_keys WHERE organization_id = %(org)s AND cnic_index = %(cnic_index)s
 """
 
 
 # Partitions past retention live in the archive schema, which only this function reaches.
 _ERASE_ARCHIVED_SQL = """
-SELECT resume_blob_key FROM pvara_erase_archived_applications(%(cnic)s, %(erased)s)
+SELECT resume_blob_key FROM pvara_erase_archived_applications(%(cnic_index)s, %(erased)s)
 """
 
 # Across organizations (identical bytes share one blob whoever uploaded them), archive included.
@@ -358,7 +363,8 @@ async def erase_candidate(session: OrgSession, cnic: str) -> ErasureOut:
     """Remove a candidate's personal data from applications (archived ones included) and
     candidates, then the résumé files no application references any more; statuses, scores and
     the audit trail stay (the audit row names no personal data)."""
-    params = {"org": session.organization_id, "cnic": cnic, "erased": ERASED}
+    org = session.organization_id
+    params = {"org": org, "cnic_index": blind_cnic(session.api.pii, org, cnic), "erased": ERASED}
     async with session.tx() as conn:
         cur = await conn.execute(_ERASE_APPLICATIONS_SQL, params)
         erased: list[Any] = await cur.fetchall()
@@ -366,7 +372,8 @@ async def erase_candidate(session: OrgSession, cnic: str) -> ErasureOut:
         erased += await cur.fetchall()
         cur = await conn.execute(_ERASE_CANDIDATES_SQL, params)
         candidates: list[Any] = await cur.fetchall()
-        if not erased and not candidates:
+        cur = await conn.execute(_FORGET_SALT_SQL, params)
+        if not erased and not candidates and not cur.rowcount:
             raise ProblemError(404, "candidate_not_found", "No personal data of this candidate.")
         await session.audit(
             conn,

@@ -241,11 +241,16 @@ async def cancel(session: OrgSession, interview_id: uuid.UUID) -> InterviewOut:
 
 
 async def feedback(session: OrgSession, interview_id: uuid.UUID, data: FeedbackIn) -> InterviewOut:
-    """The interviewer's notes and score; the interview is then ``completed``."""
+    """The interviewer's notes and score, given once; the interview is then ``completed``
+    (feedback is not rewritten afterwards, by the interviewer or anyone)."""
     async with session.tx() as conn:
         before = await _interview(conn, session, interview_id, lock=True)
-        if before["status"] == "cancelled":
-            raise ProblemError(409, "interview_not_scheduled", "The interview was cancelled.")
+        if before["status"] != "scheduled":
+            raise ProblemError(
+                409,
+                "interview_not_scheduled",
+                f"The interview is {before['status']}: its feedback cannot be given again.",
+            )
         cur = await conn.execute(
             "UPDATE interviews SET notes = %s, score = %s, status = 'completed',"
             f" updated_at = now() WHERE id = %s AND organization_id = %s RETURNING {_COLUMNS}",

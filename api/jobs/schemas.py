@@ -8,16 +8,19 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from api.inputs import Input
 from core.domain import JobTier
 from screening.criteria import Criteria
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_In = Input
+
+# http(s), a host *name* (never an address literal: those are where SSRF hides), port, path.
+_WEBHOOK_URL = r"^https?://[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?(/[!-~]*)?$"
 
 
 class JobIn(_In):
@@ -83,8 +86,10 @@ class CriteriaIn(_In):
 
     criteria: Criteria
     tier: JobTier | None = Field(default=None, description="Unchanged when absent.")
-    webhook_url: Annotated[str | None, Field(max_length=2000)] = Field(
-        default=None, description="Where shortlist/offer events are POSTed; unchanged if absent."
+    webhook_url: Annotated[str | None, Field(max_length=2000, pattern=_WEBHOOK_URL)] = Field(
+        default=None,
+        description="Where shortlist/offer events are POSTed, by host name (its addresses are"
+        " checked at delivery); unchanged if absent.",
     )
     webhook_secret: Annotated[str | None, Field(min_length=16, max_length=200)] = Field(
         default=None, description="HMAC key of this job's webhooks; unchanged when absent."

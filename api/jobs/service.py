@@ -33,6 +33,7 @@ from api.jobs.schemas import (
 )
 from api.security import OrgSession, SecurityState
 from api.state import ApiState
+from core.domain import ERASED
 from core.progress import RESCORE_AND_REBUILD, TASK_TTL_S, task_key, task_record
 from core.queue import SHORTLIST, enqueue
 
@@ -312,6 +313,7 @@ async def read_shortlist(session: OrgSession, job_id: uuid.UUID) -> ShortlistOut
             _SHORTLIST_SQL, (job_id, current["version"], session.organization_id)
         )
         rows: list[Any] = await cur.fetchall()
+    pii = session.api.pii
     entries = [
         ShortlistEntry(
             rank=r["rank"],
@@ -324,8 +326,8 @@ async def read_shortlist(session: OrgSession, job_id: uuid.UUID) -> ShortlistOut
             skills_missing=r["ai_skills_missing"] or [],
             criteria_version=r["criteria_version"],
             candidate_name=r["candidate_name"],
-            candidate_email=r["candidate_email"],
-            candidate_phone=r["candidate_phone"],
+            candidate_email=pii.reveal(r["candidate_email"], session.organization_id) or ERASED,
+            candidate_phone=pii.reveal(r["candidate_phone"], session.organization_id),
         )
         for r in rows
     ]

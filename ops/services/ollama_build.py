@@ -1,9 +1,10 @@
 """Building the pinned Ollama release from its Go module (``go install``, cgo), once.
 
 Go module archives leave out llama.cpp's ``vendor/`` headers, so ``miniaudio.h`` comes from
-:func:`vendor_dir` and nlohmann/json and stb_image from Debian. ggml's CPU kernels are
-compiled for this CPU's vector level (:func:`cpu_level`): without ``-m`` flags they are built
-for baseline x86-64 and decode an order of magnitude slower.
+``PVARA_VENDOR_DIR`` (else ``../shared/vendor``, else ``/work/shared/vendor``), nlohmann/json
+and stb_image from Debian. ggml's CPU kernels are compiled for this CPU's vector level
+(:func:`cpu_level`): without ``-m`` flags they are built for baseline x86-64 and decode an
+order of magnitude slower.
 """
 
 from __future__ import annotations
@@ -17,32 +18,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.settings import PROJECT_ROOT, Settings
+from core.settings import Settings
 from ops.services._base import ServiceError, apt_install
 
 log = logging.getLogger(__name__)
 
 OLLAMA_MODULE = "github.com/ollama/ollama"
 OLLAMA_VERSION = "0.17.4"
-SHARED_VENDOR = Path("/work/shared/vendor")
 
 _GO_MIN = (1, 24)  # go.mod of v0.17.4
-# Headers the cgo build needs from Debian (the vendored miniaudio.h comes from vendor_dir).
+# Headers the cgo build needs from Debian (the vendored miniaudio.h: PVARA_VENDOR_DIR).
 _HEADERS = {
     Path("/usr/include/nlohmann/json.hpp"): "nlohmann-json3-dev",
     Path("/usr/include/stb/stb_image.h"): "libstb-dev",
 }
 _MINIAUDIO = Path("miniaudio") / "miniaudio.h"
 _PROGRESS_EVERY_S = 30.0
-
-
-def vendor_dir(settings: Settings, root: Path = PROJECT_ROOT) -> Path:
-    """Vendored C headers: PVARA_VENDOR_DIR, else ``<repo>/../shared/vendor`` if it exists,
-    else :data:`SHARED_VENDOR` (the same lookup as the benchmarks' data sets)."""
-    if settings.vendor_dir is not None:
-        return settings.vendor_dir
-    beside = root.parent / "shared" / "vendor"
-    return beside if beside.is_dir() else SHARED_VENDOR
 
 
 def build_ollama(settings: Settings, target: Path, build_log: Path) -> None:
@@ -58,7 +49,7 @@ def build_ollama(settings: Settings, target: Path, build_log: Path) -> None:
     missing = sorted({pkg for header, pkg in _HEADERS.items() if not header.exists()})
     if missing:
         apt_install(*missing)
-    vendor = vendor_dir(settings)
+    vendor = settings.effective_vendor_dir
     if not (vendor / _MINIAUDIO).is_file():
         raise ServiceError(
             f"ollama: {vendor / _MINIAUDIO} is missing (Go module archives leave out "

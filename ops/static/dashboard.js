@@ -31,6 +31,8 @@
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
       if (key === "class") node.className = value;
+      // Through the CSSOM: the page's CSP refuses style attributes (no 'unsafe-inline').
+      else if (key === "style") node.style.cssText = value;
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
       else node.setAttribute(key, value);
     }

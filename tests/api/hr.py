@@ -12,8 +12,9 @@ from psycopg.types.json import Jsonb
 
 from api.auth.service import create_organization_with_admin
 from api.security import KeyRing
-from core.domain import Role
+from core.domain import ORGANIZATION_ROLES, Role
 from core.ids import normalize_cnic
+from core.pii_crypto import default_cipher
 from core.settings import Settings
 from screening.criteria import EXAMPLE_CRITERIA
 
@@ -49,7 +50,9 @@ def bearer(settings: Settings, org_id: uuid.UUID, user_id: uuid.UUID, role: Role
     return {"Authorization": f"Bearer {token}"}
 
 
-def create_org(settings: Settings, db: psycopg.Connection[Any], *, roles: Any = Role) -> Org:
+def create_org(
+    settings: Settings, db: psycopg.Connection[Any], *, roles: Any = ORGANIZATION_ROLES
+) -> Org:
     slug = f"t-{uuid.uuid4().hex[:12]}"
     org: Org | None = None
     for role in roles:
@@ -101,10 +104,12 @@ def insert_application(
     created = created_at or datetime.now(UTC)
     number = candidate_cnic or cnic()
     job = job_id or org.job_id
+    contact = default_cipher().protect_contact(org.id, number, email, None)
     candidate = db.execute(
-        "INSERT INTO candidates (organization_id, cnic, name, email) VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (organization_id, cnic) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-        (org.id, number, name, email),
+        "INSERT INTO candidates (organization_id, cnic, name, email, cnic_index, email_index)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (organization_id, cnic_index)"
+        " DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        (org.id, contact.cnic, name, contact.email, contact.cnic_index, contact.email_index),
     ).fetchone()
     assert candidate is not None
     db.execute(
@@ -114,18 +119,20 @@ def insert_application(
     )
     db.execute(
         "INSERT INTO applications (id, organization_id, job_id, candidate_id, candidate_cnic,"
-        " candidate_email, candidate_name, status, resume_media_type, resume_text, ai_score,"
-        " ai_reasoning, ai_recommendation, ai_skills_matched, ai_skills_missing,"
-        " criteria_version, submitted_at, created_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'text/plain', %s, %s, %s, %s, %s, %s, %s,"
-        " %s, %s)",
+        " candidate_email, candidate_cnic_index, candidate_email_index, candidate_name, status,"
+        " resume_media_type, resume_text, ai_score, ai_reasoning, ai_recommendation,"
+        " ai_skills_matched, ai_skills_missing, criteria_version, submitted_at, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'text/plain', %s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s)",
         (
             app_id,
             org.id,
             job,
             candidate["id"],
-            number,
-            email,
+            contact.cnic,
+            contact.email,
+            contact.cnic_index,
+            contact.email_index,
             name,
             status,
             text,

@@ -12,6 +12,7 @@ import pytest
 from litestar.testing import TestClient
 
 from core.domain import Role
+from core.pii_crypto import decrypt
 from core.settings import Settings
 from screening.criteria import EXAMPLE_CRITERIA
 from tests.api.hr import Org, create_org, insert_application, slot
@@ -107,9 +108,12 @@ def test_each_write_route_records_an_audit_row(
         "/api/v1/candidates/erasure",
         headers=org.admin,
         json={
-            "candidate_cnic": db.execute(
-                "SELECT candidate_cnic FROM applications WHERE id = %s", (hired,)
-            ).fetchone()["candidate_cnic"]
+            "candidate_cnic": decrypt(
+                db.execute(
+                    "SELECT candidate_cnic FROM applications WHERE id = %s", (hired,)
+                ).fetchone()["candidate_cnic"],
+                org.id,
+            )
         },
     )
     write("auth.logout", "POST", "/api/v1/auth/logout")

@@ -70,7 +70,7 @@ def test_wrong_password_and_unknown_user_are_the_same_401(
     unknown = proxied.post(
         "/api/v1/auth/login",
         headers=_ip(),
-        json={"email": "nobody@example.com", "password": "nope"},
+        json={"email": f"nobody-{uuid.uuid4().hex}@example.com", "password": "nope"},
     )
     assert problem(wrong, 401, "invalid_credentials") | {"instance": 0} == (
         problem(unknown, 401, "invalid_credentials") | {"instance": 0}

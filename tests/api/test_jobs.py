@@ -70,8 +70,8 @@ def test_criteria_outside_the_published_schema_are_refused(
     ]
     for body in bad:
         response = client.put(url, headers=org_a.hr, json=body)
-        assert response.status_code == 400, (body, response.text)
-        assert response.json()["code"] == "invalid_request"
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["code"] == "validation_failed"
 
 
 def test_public_listing_answers_304_for_a_matching_etag_and_changes_after_a_write(

@@ -85,7 +85,8 @@ def test_offers_need_an_application_in_interview_or_offer(
             "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
         },
     )
-    assert bad.status_code == 400
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "validation_failed"
 
 
 def test_an_overdue_offer_is_expired_on_read_and_cannot_be_accepted(

@@ -52,7 +52,7 @@ def test_login_attempts_are_limited_per_ip(services_up: Settings, org_a: Org) ->
         update={"rate_limit_sensitive_per_min": 2, "trusted_proxies": "testclient"}
     )
     headers = _address()
-    body: dict[str, Any] = {"email": "nobody@example.com", "password": "x"}
+    body: dict[str, Any] = {"email": f"nobody-{uuid.uuid4().hex}@example.com", "password": "x"}
     with TestClient(app=create_app(settings)) as client:
         first = [
             client.post("/api/v1/auth/login", headers=headers, json=body).status_code

@@ -96,7 +96,10 @@ def test_status_url_answers_while_the_application_is_still_in_kafka(
     client: TestClient, org_job: OrgJob
 ) -> None:
     created = client.post(_url(org_job), json=_fields()).json()
-    status = client.get(f"/api/v1/applications/{created['application_id']}")
+    status = client.get(
+        f"/api/v1/applications/{created['application_id']}",
+        headers={"X-Status-Token": created["status_token"]},
+    )
     assert status.status_code == 200
     # "submitted" while only Kafka has it; "received" if a running bridge was quicker.
     assert status.json()["status"] in {"submitted", "received"}
@@ -237,7 +240,11 @@ def test_kafka_unavailable_is_503_with_retry_after_and_nothing_accepted(
 
 
 def test_unknown_application_status_is_404(client: TestClient) -> None:
-    _problem(client.get(f"/api/v1/applications/{uuid.uuid4()}"), 404, "application_not_found")
+    _problem(
+        client.get(f"/api/v1/applications/{uuid.uuid4()}", headers={"X-Status-Token": "x" * 43}),
+        404,
+        "application_not_found",
+    )
 
 
 def test_health_live_and_ready(client: TestClient) -> None:

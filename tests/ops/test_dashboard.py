@@ -164,16 +164,17 @@ def _token(settings: Settings, role: str) -> str:
     return token
 
 
-def test_ops_api_needs_the_ops_role_and_scaling_through_it_is_validated(
+def test_pools_need_a_platform_operator_and_scaling_through_them_is_validated(
     services_up: Settings, redis_client: redis.Redis
 ) -> None:
     group = f"test-{uuid.uuid4().hex[:8]}"
     try:
         with TestClient(app=create_ops_app(services_up)) as client:
             assert client.get("/api/v1/ops/pools").status_code == 401
-            hr = {"Authorization": f"Bearer {_token(services_up, 'hr')}"}
-            assert client.get("/api/v1/ops/pools", headers=hr).status_code == 403
-            ops = {"Authorization": f"Bearer {_token(services_up, 'ops')}"}
+            for role in ("hr", "ops", "admin"):  # an organization's roles: not the platform's
+                headers = {"Authorization": f"Bearer {_token(services_up, role)}"}
+                assert client.get("/api/v1/ops/pools", headers=headers).status_code == 403
+            ops = {"Authorization": f"Bearer {_token(services_up, 'operator')}"}
             listed = client.get("/api/v1/ops/pools", headers=ops)
             assert listed.status_code == 200
             assert [row["pool"] for row in listed.json()][:2] == ["parse", "score"]

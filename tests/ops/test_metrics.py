@@ -24,7 +24,8 @@ def client(services_up: Settings) -> Iterator[TestClient[Any]]:
 
 
 def _samples(client: TestClient[Any]) -> dict[str, list[tuple[dict[str, str], float]]]:
-    response = client.get("/metrics")
+    operator = issue_ops_token(client.app.state.security.settings)
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {operator}"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     found: dict[str, list[tuple[dict[str, str], float]]] = {}

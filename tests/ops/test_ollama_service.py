@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from core.settings import Settings
-from ops.services.ollama_build import SHARED_VENDOR, cpu_level, vendor_dir
+from core.settings import Settings, shared_folder
+from ops.services.ollama_build import cpu_level
 from tests.ops.test_services import free_ports, make_home, port_is_free, pvara, pvara_env
 
 
@@ -177,10 +177,11 @@ def test_the_vendor_folder_is_found_like_a_data_set(tmp_path: Path) -> None:
     repo.mkdir()
     chosen = tmp_path / "mine"
 
-    assert vendor_dir(Settings(vendor_dir=chosen), root=repo) == chosen
-    assert vendor_dir(Settings(vendor_dir=None), root=repo) == SHARED_VENDOR
+    assert Settings(vendor_dir=chosen).effective_vendor_dir == chosen
+    assert shared_folder("vendor", root=repo) == Path("/work/shared/vendor")
     (tmp_path / "shared" / "vendor").mkdir(parents=True)
-    assert vendor_dir(Settings(vendor_dir=None), root=repo) == tmp_path / "shared" / "vendor"
+    assert shared_folder("vendor", root=repo) == tmp_path / "shared" / "vendor"
+    assert Settings(vendor_dir=None).effective_vendor_dir == shared_folder("vendor")
 
 
 def test_the_build_uses_avx2_only_where_the_cpu_reports_it(tmp_path: Path) -> None:

@@ -18,6 +18,13 @@ FINAL = {"screened", "shortlisted", "parse_failed"}
 
 
 def _submit(client: TestClient[Any], job_id: uuid.UUID, sample: Any) -> str:
+    return _submit_with_token(client, job_id, sample)[0]
+
+
+def _submit_with_token(
+    client: TestClient[Any], job_id: uuid.UUID, sample: Any
+) -> tuple[str, dict[str, str]]:
+    """The new application's id and the header that reads its status."""
     fields = {
         "candidate_cnic": sample.cnic,
         "candidate_name": sample.name,
@@ -31,7 +38,8 @@ def _submit(client: TestClient[Any], job_id: uuid.UUID, sample: Any) -> str:
             url, data=fields, files={"resume": (sample.filename, sample.data, sample.media_type)}
         )
     assert response.status_code == 202, response.text
-    return str(response.json()["application_id"])
+    body = response.json()
+    return str(body["application_id"]), {"X-Status-Token": body["status_token"]}
 
 
 def test_a_few_dozen_applications_end_in_a_shortlist(
@@ -114,7 +122,8 @@ def test_a_corrupt_pdf_ends_parse_failed_with_a_reason(
     ).fetchone()
     assert row["status_reason"]
     assert row["ai_score"] is None
-    status = pipeline.get(f"/api/v1/applications/{app_id}").json()
+    token = {"X-Status-Token": response.json()["status_token"]}
+    status = pipeline.get(f"/api/v1/applications/{app_id}", headers=token).json()
     assert status["status"] == "parse_failed" and status["status_reason"]
 
 
@@ -123,8 +132,8 @@ def test_status_url_shows_score_and_rank_once_screened(
 ) -> None:
     strong = generate_samples(40, seed=3)
     best = max(strong, key=lambda s: s.text.count("Python") + s.text.count("PostgreSQL"))
-    app_id = _submit(pipeline, org_job.job_id, best)
+    app_id, token = _submit_with_token(pipeline, org_job.job_id, best)
     wait_for(lambda: statuses(services_up, [app_id]).get(app_id) in FINAL, 120, "screened")
-    status = pipeline.get(f"/api/v1/applications/{app_id}").json()
+    status = pipeline.get(f"/api/v1/applications/{app_id}", headers=token).json()
     assert status["score"] is not None
     assert status["recommendation"] in {"advance", "review", "reject"}
