@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     maintenance.set_defaults(handler=_maintenance)
 
     demo = sub.add_parser("demo", help="the main job on sample data, end to end")
-    demo.add_argument("--count", type=int, help="sample size (default 300; 12 with --llm)")
+    demo.add_argument("--count", type=int, help="sample size (default 300; 8 with --llm)")
     demo.add_argument(
         "--llm",
         choices=["ollama"],

@@ -27,7 +27,7 @@ from screening.prices import PriceTable, load_prices
 from screening.providers import Usage
 
 PROVIDERS = ("ollama",)
-DEFAULT_COUNT = 12
+DEFAULT_COUNT = 8
 """A small sample: a CPU-served model takes 10-60 s an answer on two cores."""
 LLM_TIMEOUT_S = 240.0
 """Below the score actor's 300 s limit; queued behind the other calls, an answer can wait."""
