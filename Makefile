@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PVARA  := $(BIN)/pvara
 STAMP  := $(VENV)/.installed
 
-.PHONY: install services migrate test lint demo bench down clean image image-test lock audit
+.PHONY: install services migrate test test-ollama lint demo bench down clean image image-test lock audit
 
 # Container image (Dockerfile; k8s/README.md). The tag defaults to the version in pyproject.toml,
 # which the production overlay pins. BASE=<ref> builds on another base image; BASE=local builds
@@ -32,6 +32,12 @@ migrate: services
 
 test: migrate
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The Ollama tier for real: builds the pinned Ollama server once (minutes), serves the bundled
+# SmolLM2 model and runs the slow tests against it (README, "The Ollama tier").
+test-ollama: migrate
+	PVARA_OLLAMA=local $(PVARA) services up
+	PVARA_TEST_OLLAMA=1 $(BIN)/pytest -m ollama $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check core ingest tasks screening scheduler api ops tests bench

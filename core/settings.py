@@ -222,7 +222,8 @@ class Settings(BaseSettings):
     ollama_host: str | None = Field(
         default=None,
         validation_alias=AliasChoices("PVARA_OLLAMA_HOST", "OLLAMA_HOST"),
-        description="Ollama URL (or OLLAMA_HOST), e.g. http://gpu-1:11434; unset = unavailable.",
+        description="Ollama URL (or OLLAMA_HOST), e.g. http://gpu-1:11434; unset = the local"
+        " server if PVARA_OLLAMA=local, else Ollama is unavailable.",
     )
     llm_timeout_s: float = Field(
         default=60.0, gt=0, description="Timeout of one LLM HTTP call (connect/read/write)."
@@ -353,6 +354,34 @@ class Settings(BaseSettings):
         default="", description="KMS key for `aws:kms`; empty = the bucket's default key."
     )
 
+    # --- the Ollama tier: a local server (ops.services.ollama) ------------------------------
+    ollama: Literal["", "local"] = Field(
+        default="",
+        description="`local` = `pvara services up` builds (once), starts and routes to a local"
+        " Ollama server with the bundled SmolLM2-135M model; empty = off. PVARA_OLLAMA_HOST,"
+        " if set, wins: an existing server is used and nothing is started.",
+    )
+    ollama_port: int = Field(default=51434, description="Port of the local Ollama server.")
+    ollama_bin: Path | None = Field(
+        default=None,
+        description="An Ollama binary to run instead of building the pinned version from its"
+        " Go module; empty = build once into <home>/ollama/bin.",
+    )
+    vendor_dir: Path | None = Field(
+        default=None,
+        description="Vendored C headers for building Ollama (miniaudio/miniaudio.h); empty ="
+        " <repo>/../shared/vendor if it exists, else /work/shared/vendor.",
+    )
+    ollama_threads: int = Field(
+        default=1,
+        ge=0,
+        description="CPU threads the local model runs on (its Modelfile's num_thread); 0 ="
+        " Ollama's default, one per core. One is faster on cores shared with other work.",
+    )
+    ollama_build_timeout_s: float = Field(
+        default=3600.0, gt=0, description="Longest the one-time Ollama build may take."
+    )
+
     # --- secrets ----------------------------------------------------------------------------
     id_secret: SecretStr = Field(
         default=SecretStr("dev-id-secret-change-me"),
@@ -454,19 +483,38 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap or self.local_kafka_bootstrap
 
     @property
+    def local_ollama_host(self) -> str:
+        return f"http://127.0.0.1:{self.ollama_port}"
+
+    @property
+    def effective_ollama_host(self) -> str | None:
+        """The Ollama server screening calls: PVARA_OLLAMA_HOST, else the local one if on."""
+        if self.ollama_host:
+            return self.ollama_host
+        return self.local_ollama_host if self.ollama == "local" else None
+
+    @property
     def effective_blob_dir(self) -> Path:
         return self.blob_dir or self.home / "blobs"
 
     @property
     def effective_datasets_dir(self) -> Path:
-        if self.datasets_dir is not None:
-            return self.datasets_dir
-        beside = PROJECT_ROOT.parent / "shared" / "datasets"
-        return beside if beside.is_dir() else Path("/work/shared/datasets")
+        return self.datasets_dir or shared_folder("datasets")
+
+    @property
+    def effective_vendor_dir(self) -> Path:
+        return self.vendor_dir or shared_folder("vendor")
 
     @property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+
+def shared_folder(name: str, root: Path = PROJECT_ROOT) -> Path:
+    """A folder of the shared, read-only tree: ``<repo>/../shared/<name>`` if it exists, else
+    ``/work/shared/<name>`` (data sets, vendored headers)."""
+    beside = root.parent / "shared" / name
+    return beside if beside.is_dir() else Path("/work/shared") / name
 
 
 @lru_cache(maxsize=1)

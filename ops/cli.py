@@ -16,9 +16,12 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _services(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
     from ops.services import ServiceError, all_services
 
-    services = all_services(settings)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the Ollama probes' every request
+    services = all_services(settings, with_=args.with_ or ())
     if args.action == "up":
         try:
             for service in services:
@@ -227,7 +230,7 @@ def _pii(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from ops.demo import run_demo
 
-    return run_demo(settings, count=args.count, concurrency=args.concurrency)
+    return run_demo(settings, count=args.count, concurrency=args.concurrency, llm=args.llm)
 
 
 def _users(args: argparse.Namespace, settings: Settings) -> int:
@@ -269,9 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", help="overrides PVARA_LOG_LEVEL")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    services = sub.add_parser("services", help="local PostgreSQL, Redis and Kafka")
+    services = sub.add_parser(
+        "services", help="local PostgreSQL, Redis and Kafka (and Ollama, if asked)"
+    )
     services.add_argument("action", choices=["up", "down", "status"])
     services.add_argument("--json", action="store_true", help="machine-readable status")
+    services.add_argument(
+        "--with",
+        dest="with_",
+        action="append",
+        choices=["ollama"],
+        help="also an optional service (ollama: built once, then served on PVARA_OLLAMA_PORT)",
+    )
     services.set_defaults(handler=_services)
 
     migrate = sub.add_parser("migrate", help="apply SQL migrations and create Kafka topics")
@@ -334,7 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     maintenance.set_defaults(handler=_maintenance)
 
     demo = sub.add_parser("demo", help="the main job on sample data, end to end")
-    demo.add_argument("--count", type=int, default=300)
+    demo.add_argument("--count", type=int, help="sample size (default 300; 8 with --llm)")
+    demo.add_argument(
+        "--llm",
+        choices=["ollama"],
+        help="also route the uncertain band to a real model (a local Ollama server)",
+    )
     demo.add_argument("--concurrency", type=int, default=32)
     demo.set_defaults(handler=_demo)
 

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +29,7 @@ from core.migrate import migrate
 from core.settings import Settings
 from core.webhooks import SIGNATURE_HEADER, SignatureError, verify
 from ingest.topics import ensure_topics
+from ops import demo_llm
 from ops.demo_email import DemoMail
 from ops.demo_hr import change_criteria_and_rebuild, render_shortlist
 from ops.pools import render_pool_table
@@ -87,15 +89,19 @@ class _WebhookSink:
         self.server.shutdown()
 
 
-def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> int:
+def run_demo(
+    settings: Settings, *, count: int | None = None, concurrency: int = 32, llm: str | None = None
+) -> int:
     import logging
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    count = count or (demo_llm.DEFAULT_COUNT if llm else 300)
     print(f"PVARA demo: {count} sample applications, end to end\n")
     try:
         for service in all_services(settings):
             status = service.up()
             print(f"  service {status.name:<9} {status.address}  answering={status.answering}")
+        model = demo_llm.start(settings, llm) if llm else None
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -109,6 +115,7 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
     org_id, job_id = _create_job(settings, sink.url, webhook_secret.decode(), hr)
     mail.adopt(settings, org_id)
     print(f"  organization {org_id}\n  job          {job_id} (seed's example criteria)\n")
+    twin = demo_llm.create_local_twin(settings, org_id) if model else None
 
     port = free_port()
     env = {
@@ -119,6 +126,7 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
         # Every sample candidate submits from this one address: lift the anonymous limit.
         "PVARA_RATE_LIMIT_SUBMIT_PER_MIN": "0",
         **mail.env(),
+        **(model.env if model else {}),
     }
     log_dir = settings.home / "demo-logs"
     launched = time.time()
@@ -159,8 +167,14 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
             f"submitted {count} in {submit_s:.1f}s ({count / submit_s:.0f}/s): "
             f"{len(submitted.accepted)} accepted (202), {len(submitted.refused)} refused"
         )
-        ok = _wait_final(settings, job_id, len(submitted.accepted), timeout_s=900)
+        note = demo_llm.model_progress(settings, job_id) if model else None
+        ok = _wait_final(settings, job_id, len(submitted.accepted), timeout_s=900, note=note)
         elapsed = time.time() - t0
+        compared = None
+        if twin is not None:  # the same résumés, local only, for the comparison
+            local_run = asyncio.run(_submit_all(base, twin, samples, concurrency))
+            ok = _wait_final(settings, twin, len(local_run.accepted), timeout_s=300) and ok
+            compared = demo_llm.compare(settings, twin, job_id)  # before HR re-scores the job
         _wait_shortlist_settled(settings, job_id)
         _wait_webhooks_sent(settings, job_id, sink)
         print("\n== Worker pools ==")
@@ -184,6 +198,8 @@ def run_demo(settings: Settings, *, count: int = 300, concurrency: int = 32) -> 
     mail.close()
     print("\n== Screening: routing mix and LLM cost ==")
     print(routing_mix_and_costs(settings, job_id))
+    if compared:
+        print(f"\n{compared}")
     print(
         f"\nwebhooks delivered and verified: {sink.verified} "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(sink.events.items()))}); "
@@ -295,13 +311,19 @@ def _counts(settings: Settings, job_id: uuid.UUID) -> dict[str, int]:
         }
 
 
-def _wait_final(settings: Settings, job_id: uuid.UUID, expected: int, timeout_s: float) -> bool:
+def _wait_final(
+    settings: Settings,
+    job_id: uuid.UUID,
+    expected: int,
+    timeout_s: float,
+    note: Callable[[], str] | None = None,
+) -> bool:
     deadline = time.monotonic() + timeout_s
     done = 0
     while time.monotonic() < deadline:
         counts = _counts(settings, job_id)
         done = sum(n for s, n in counts.items() if s in _FINAL)
-        _progress(done, expected, counts)
+        _progress(done, expected, counts, note() if note else "")
         if done >= expected:
             print()
             return True
@@ -353,14 +375,19 @@ def _wait_workers(settings: Settings, since: float, timeout_s: float) -> bool:
 _last_progress = [0.0, -1]
 
 
-def _progress(done: int, total: int, counts: dict[str, int]) -> None:
+def _progress(done: int, total: int, counts: dict[str, int], note: str = "") -> None:
     width = 40
     filled = int(width * done / total) if total else width
     detail = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+    detail = f"{detail}  {note}" if note else detail
     line = f"  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {detail}"
     if sys.stdout.isatty():
         sys.stdout.write(f"\r{line}   ")
-    elif (done != _last_progress[1] and time.monotonic() - _last_progress[0] >= 2) or done == total:
+    elif (
+        (done != _last_progress[1] and time.monotonic() - _last_progress[0] >= 2)
+        or (note and time.monotonic() - _last_progress[0] >= 15)  # a slow model still works
+        or done == total
+    ):
         # Not a terminal (CI, a log file): a line now and then instead of a redrawn bar.
         sys.stdout.write(f"{line}\n")
         _last_progress[:] = [time.monotonic(), done]

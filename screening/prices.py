@@ -1,7 +1,9 @@
 """The dated, versioned price table (``screening/data/prices.json``) and cost arithmetic.
 
-API models are priced per million tokens; self-hosted (Ollama) models by the GPU time they
-occupy, so local inference never reads as free. All arithmetic is :class:`~decimal.Decimal`.
+API models are priced per million tokens; self-hosted (Ollama) models by the device time they
+occupy - GPU-hours on a GPU node, vCPU-hours for a model served on CPUs - so local inference
+never reads as free. :meth:`PriceTable.self_hosted_time` says how much device time a call
+took (the finance report's self-hosted hours). All arithmetic is :class:`~decimal.Decimal`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from importlib import resources
@@ -58,21 +61,93 @@ class TokenPrice(_Entry):
     cache_write: Decimal = Field(ge=0)
 
 
-class GpuPrice(_Entry):
-    """A self-hosted model: GPU-hour rate and assumed throughput."""
+class _SelfHostedPrice(_Entry):
+    """Device time a request occupies: from tokens and the assumed throughput, or latency."""
 
-    gpu_hour_usd: Decimal = Field(ge=0)
     prefill_tokens_per_s: Decimal = Field(gt=0)
     decode_tokens_per_s: Decimal = Field(gt=0)
     parallel_slots: int = Field(default=1, ge=1)
     basis: Literal["tokens", "latency"] = "tokens"
+
+    @property
+    def device(self) -> Literal["gpu", "cpu"]:
+        raise NotImplementedError
+
+    @property
+    def units(self) -> int:
+        """Billed units the server occupies while it works (GPUs or vCPUs)."""
+        raise NotImplementedError
+
+    @property
+    def unit_hour_usd(self) -> Decimal:
+        raise NotImplementedError
+
+
+class GpuPrice(_SelfHostedPrice):
+    """A self-hosted model on one GPU: the GPU-hour rate and assumed throughput."""
+
+    gpu_hour_usd: Decimal = Field(ge=0)
+
+    @property
+    def device(self) -> Literal["gpu", "cpu"]:
+        return "gpu"
+
+    @property
+    def units(self) -> int:
+        return 1
+
+    @property
+    def unit_hour_usd(self) -> Decimal:
+        return self.gpu_hour_usd
+
+
+class CpuPrice(_SelfHostedPrice):
+    """A self-hosted model served on CPUs: a vCPU-hour rate times the vCPUs it keeps busy."""
+
+    cpu_hour_usd: Decimal = Field(ge=0)
+    vcpus: int = Field(ge=1)
+
+    @property
+    def device(self) -> Literal["gpu", "cpu"]:
+        return "cpu"
+
+    @property
+    def units(self) -> int:
+        return self.vcpus
+
+    @property
+    def unit_hour_usd(self) -> Decimal:
+        return self.cpu_hour_usd
+
+
+@dataclass(frozen=True, slots=True)
+class SelfHostedTime:
+    """The device time one self-hosted call occupied, and its rate.
+
+    ``seconds`` of the serving device (one GPU, or ``units`` vCPUs together); the cost is
+    ``unit_hours × unit_hour_usd``.
+    """
+
+    device: Literal["gpu", "cpu"]
+    seconds: Decimal
+    units: int
+    unit_hour_usd: Decimal
+
+    @property
+    def unit_hours(self) -> Decimal:
+        """GPU-hours, or vCPU-hours."""
+        return self.seconds * self.units / 3600
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return self.unit_hours * self.unit_hour_usd
 
 
 class _Provider(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     request_overhead_tokens: int = Field(default=0, ge=0)
-    models: dict[str, TokenPrice | GpuPrice]
+    models: dict[str, TokenPrice | GpuPrice | CpuPrice]
 
 
 class _Table(BaseModel):
@@ -129,7 +204,7 @@ class PriceTable:
         ).hexdigest()[:8]
         return cls(table, f"{table.version}+{digest}")
 
-    def price(self, provider: str, model: str) -> TokenPrice | GpuPrice:
+    def price(self, provider: str, model: str) -> TokenPrice | GpuPrice | CpuPrice:
         """The price entry of ``model`` (exact id, then without a date suffix, then ``*``).
 
         Raises:
@@ -147,20 +222,12 @@ class PriceTable:
     ) -> Decimal:
         """What a finished call cost, in USD (rounded half-even to 1e-8, the ledger's scale).
 
-        Ollama: GPU seconds from tokens and the assumed throughput (``basis=tokens``), or
-        from ``latency_ms`` shared among ``parallel_slots`` (``basis=latency``).
+        A self-hosted model is charged its device time (:meth:`self_hosted_time`) at the
+        table's GPU-hour or vCPU-hour rate.
         """
         price = self.price(provider, model)
-        if isinstance(price, GpuPrice):
-            if price.basis == "latency":
-                seconds = Decimal(str(latency_ms)) / 1000 / price.parallel_slots
-            else:
-                seconds = _gpu_seconds(
-                    price,
-                    usage.input_tokens + usage.cached_tokens + usage.cache_write_tokens,
-                    usage.output_tokens,
-                )
-            cost = seconds * price.gpu_hour_usd / 3600
+        if isinstance(price, _SelfHostedPrice):
+            cost = _device_time(price, usage, latency_ms).cost_usd
         else:
             cost = (
                 usage.input_tokens * price.input
@@ -169,6 +236,23 @@ class PriceTable:
                 + usage.output_tokens * price.output
             ) / MILLION
         return cost.quantize(_USD_PLACES, rounding=ROUND_HALF_EVEN)
+
+    def self_hosted_time(
+        self, provider: str, model: str, usage: TokenCounts, latency_ms: float = 0
+    ) -> SelfHostedTime | None:
+        """The device time a call of a self-hosted model occupied; ``None`` for an API model.
+
+        ``basis=tokens``: input tokens / ``prefill_tokens_per_s`` + output tokens /
+        ``decode_tokens_per_s``; ``basis=latency``: ``latency_ms`` shared among
+        ``parallel_slots``.
+
+        Raises:
+            UnknownPriceError: the model has no price.
+        """
+        price = self.price(provider, model)
+        if not isinstance(price, _SelfHostedPrice):
+            return None
+        return _device_time(price, usage, latency_ms)
 
     def estimate_usd(
         self, provider: str, model: str, prompt_chars: int, max_tokens: int, *, attempts: int = 1
@@ -184,9 +268,10 @@ class PriceTable:
         prompt_tokens = math.ceil(Decimal(prompt_chars) / CHARS_PER_TOKEN) + overhead
         input_tokens = sum(prompt_tokens + n * max_tokens for n in range(attempts))
         output_tokens = attempts * max_tokens
-        if isinstance(price, GpuPrice):
+        if isinstance(price, _SelfHostedPrice):
             # Latency-priced models are estimated from tokens too: latency is not known yet.
-            cost = _gpu_seconds(price, input_tokens, output_tokens) * price.gpu_hour_usd / 3600
+            seconds = _token_seconds(price, input_tokens, output_tokens)
+            cost = seconds * price.units * price.unit_hour_usd / 3600
         else:
             cost = (input_tokens * price.input + output_tokens * price.output) / MILLION
         return cost.quantize(_USD_PLACES, rounding=ROUND_CEILING)
@@ -198,8 +283,20 @@ def load_prices(settings: Settings | None = None) -> PriceTable:
     return PriceTable.load(overrides=settings.price_table_overrides)
 
 
-def _gpu_seconds(price: GpuPrice, input_tokens: int, output_tokens: int) -> Decimal:
+def _token_seconds(price: _SelfHostedPrice, input_tokens: int, output_tokens: int) -> Decimal:
     return input_tokens / price.prefill_tokens_per_s + output_tokens / price.decode_tokens_per_s
+
+
+def _device_time(price: _SelfHostedPrice, usage: TokenCounts, latency_ms: float) -> SelfHostedTime:
+    if price.basis == "latency":
+        seconds = Decimal(str(latency_ms)) / 1000 / price.parallel_slots
+    else:
+        seconds = _token_seconds(
+            price,
+            usage.input_tokens + usage.cached_tokens + usage.cache_write_tokens,
+            usage.output_tokens,
+        )
+    return SelfHostedTime(price.device, seconds, price.units, price.unit_hour_usd)
 
 
 def _bundled() -> dict[str, Any]:

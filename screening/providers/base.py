@@ -167,6 +167,58 @@ def _answer_schema() -> dict[str, Any]:
     }
 
 
+# Small enough that the longest answer the grammar allows (~1,000 characters, ~300 tokens)
+# still ends before the seed's max_tokens of 500: an answer cut off there is invalid JSON.
+GRAMMAR_MAX_SKILLS = 8
+GRAMMAR_MAX_SKILL_CHARS = 40
+GRAMMAR_MAX_REASONING_CHARS = 300
+
+
+def bounded_answer_schema() -> dict[str, Any]:
+    """The answer schema for grammar-constrained decoders (Ollama's ``format``).
+
+    Such a decoder turns the schema into a grammar, which is only as strict as what it can
+    express: a ``number`` loses its ``maximum`` (a real answer scored 150), an unbounded
+    string lets a small model ramble past ``max_tokens``. So the score is an ``integer`` with
+    bounds, every string and list is bounded, and ``reasoning`` comes last (properties are
+    generated in order: a cut-off answer loses prose, not the score). Answers are validated
+    against :class:`LlmAnswer` anyway. A fresh copy each call.
+    """
+    return copy.deepcopy(_bounded_schema())
+
+
+@functools.cache
+def _bounded_schema() -> dict[str, Any]:
+    base = _answer_schema()["properties"]
+    skills = {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": GRAMMAR_MAX_SKILL_CHARS},
+        "maxItems": GRAMMAR_MAX_SKILLS,
+    }
+    properties = {
+        "score": {
+            "description": base["score"]["description"],
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100,
+        },
+        "recommendation": base["recommendation"],
+        "matched_skills": {"description": base["matched_skills"]["description"], **skills},
+        "missing_skills": {"description": base["missing_skills"]["description"], **skills},
+        "reasoning": {
+            "description": base["reasoning"]["description"],
+            "type": "string",
+            "maxLength": GRAMMAR_MAX_REASONING_CHARS,
+        },
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
 def validate_answer(payload: str | Mapping[str, Any] | None) -> LlmAnswer:
     """Validate a JSON text or an already decoded object.
 

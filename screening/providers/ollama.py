@@ -17,7 +17,7 @@ from screening.providers.base import (
     RepairingAdapter,
     Reply,
     Usage,
-    answer_json_schema,
+    bounded_answer_schema,
     failure_for_status,
     repair_request,
 )
@@ -29,7 +29,11 @@ _Conversation = list[dict[str, Any]]
 
 
 class OllamaProvider(RepairingAdapter[_Conversation, "ollama.ChatResponse", "ollama.Client"]):
-    """Screens through ``ollama.Client.chat``; host from PVARA_OLLAMA_HOST or OLLAMA_HOST.
+    """Screens through ``ollama.Client.chat``; host from PVARA_OLLAMA_HOST or OLLAMA_HOST, or
+    the local server when PVARA_OLLAMA=local.
+
+    The answer is constrained by :func:`bounded_answer_schema` (Ollama compiles it to a
+    grammar) and validated all the same.
 
     Ollama reports no cache reads (``prompt_eval_count`` counts only the tokens it evaluated),
     so ``cached_tokens`` is always 0, and its errors carry no headers, so a 429 has no
@@ -37,17 +41,19 @@ class OllamaProvider(RepairingAdapter[_Conversation, "ollama.ChatResponse", "oll
     """
 
     provider = "ollama"
-    missing = "no host (PVARA_OLLAMA_HOST or OLLAMA_HOST)"
+    missing = "no host (PVARA_OLLAMA_HOST or OLLAMA_HOST, or PVARA_OLLAMA=local)"
 
     @property
     def available(self) -> bool:
-        return bool(self._settings.ollama_host)
+        return bool(self._settings.effective_ollama_host)
 
     def _make_client(self) -> ollama.Client:
         import ollama
 
         # Without a timeout the ollama client waits forever.
-        return ollama.Client(host=self._settings.ollama_host, timeout=self._settings.llm_timeout_s)
+        return ollama.Client(
+            host=self._settings.effective_ollama_host, timeout=self._settings.llm_timeout_s
+        )
 
     def _start(self, prompt: Prompt) -> _Conversation:
         return [
@@ -65,7 +71,7 @@ class OllamaProvider(RepairingAdapter[_Conversation, "ollama.ChatResponse", "oll
             response = client.chat(
                 model=model,
                 messages=conversation,
-                format=answer_json_schema(),
+                format=bounded_answer_schema(),
                 options={"temperature": temperature, "num_predict": max_tokens},
                 stream=False,
             )

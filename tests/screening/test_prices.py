@@ -9,16 +9,39 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from screening.prices import GpuPrice, PriceTable, TokenPrice, UnknownPriceError, load_prices
+from screening.prices import (
+    CpuPrice,
+    GpuPrice,
+    PriceTable,
+    TokenPrice,
+    UnknownPriceError,
+    load_prices,
+)
 from screening.providers import Usage
 
 TABLE = PriceTable.load()
+LOCAL_MODEL = "pvara-smollm2:135m-q4_1"  # what `pvara services up --with ollama` imports
 
 
 def test_the_newest_table_is_dated_and_versioned() -> None:
-    assert TABLE.version == "2026-06-01.1"
-    assert TABLE.effective_from.isoformat() == "2026-06-01"
-    assert PriceTable.load(version="2026-06-01.1").version == TABLE.version
+    assert TABLE.version == "2026-12-01.1"
+    assert TABLE.effective_from.isoformat() == "2026-12-01"
+    assert PriceTable.load(version="2026-12-01.1").version == TABLE.version
+
+
+def test_an_older_version_still_prices_what_it_priced() -> None:
+    old = PriceTable.load(version="2026-06-01.1")
+    usage = Usage(input_tokens=1500, output_tokens=120)
+
+    assert old.version == "2026-06-01.1"
+    for provider, model in [
+        ("anthropic", "claude-sonnet-4-5"),
+        ("openai", "gpt-5-mini"),
+        ("ollama", "llama3.1:8b"),
+    ]:
+        assert old.cost_usd(provider, model, usage) == TABLE.cost_usd(provider, model, usage)
+    # The CPU-served model is new in 2026-12-01.1; the old table prices it as any local model.
+    assert old.price("ollama", LOCAL_MODEL) == old.price("ollama", "*")
 
 
 def test_an_unknown_version_is_refused() -> None:
@@ -104,6 +127,47 @@ def test_ollama_can_be_priced_by_latency_shared_among_parallel_slots() -> None:
     assert cost == Decimal("0.00100000")
 
 
+def test_a_cpu_served_model_is_charged_its_vcpu_hours_not_zero() -> None:
+    price = TABLE.price("ollama", LOCAL_MODEL)
+    assert isinstance(price, CpuPrice)
+    usage = Usage(input_tokens=2000, output_tokens=150)
+
+    cost = TABLE.cost_usd("ollama", LOCAL_MODEL, usage, latency_ms=60_000)
+
+    seconds = Decimal(2000) / price.prefill_tokens_per_s + Decimal(150) / price.decode_tokens_per_s
+    expected = seconds * price.vcpus * price.cpu_hour_usd / 3600
+    assert cost == expected.quantize(Decimal("0.00000001"))
+    assert cost > 0
+
+
+def test_self_hosted_time_is_gpu_or_vcpu_hours_and_prices_the_call() -> None:
+    usage = Usage(input_tokens=2000, output_tokens=120)
+
+    gpu = TABLE.self_hosted_time("ollama", "llama3.1:8b", usage)
+    cpu = TABLE.self_hosted_time("ollama", LOCAL_MODEL, usage)
+
+    assert gpu is not None and cpu is not None
+    # 2000 / 2000 + 120 / 120 = 2 GPU-seconds on one GPU
+    assert (gpu.device, gpu.seconds, gpu.units) == ("gpu", Decimal(2), 1)
+    assert gpu.unit_hours * 3600 == 2
+    assert (cpu.device, cpu.units) == ("cpu", 1)  # one thread
+    assert cpu.unit_hours == cpu.seconds / 3600  # vCPU-hours
+    for used, model in ((gpu, "llama3.1:8b"), (cpu, LOCAL_MODEL)):
+        assert used.cost_usd.quantize(Decimal("0.00000001")) == TABLE.cost_usd(
+            "ollama", model, usage
+        )
+    assert TABLE.self_hosted_time("openai", "gpt-5-mini", usage) is None
+
+
+def test_a_cpu_served_model_can_be_priced_by_latency() -> None:
+    table = PriceTable.load(overrides={"ollama": {LOCAL_MODEL: {"basis": "latency"}}})
+
+    # 72 s of wall clock on its one vCPU at $0.05 per vCPU-hour = $0.001
+    cost = table.cost_usd("ollama", LOCAL_MODEL, Usage(0, 0), latency_ms=72_000)
+
+    assert cost == Decimal("0.00100000")
+
+
 def test_an_unlisted_local_model_gets_the_conservative_default() -> None:
     price = TABLE.price("ollama", "mistral-nemo:12b")
 
@@ -157,7 +221,7 @@ def test_overrides_from_a_json_string_change_prices_and_the_version() -> None:
     assert isinstance(price, TokenPrice)
     assert price.input == Decimal("0.20")
     assert price.output == Decimal("2")  # untouched fields stay
-    assert table.version.startswith("2026-06-01.1+")
+    assert table.version.startswith("2026-12-01.1+")
     assert table.version != TABLE.version
 
 

@@ -31,7 +31,14 @@ from screening.providers import (
     answer_json_schema,
 )
 from screening.providers.anthropic import accepts_temperature
-from screening.providers.base import retry_after_seconds
+from screening.providers.base import (
+    GRAMMAR_MAX_REASONING_CHARS,
+    GRAMMAR_MAX_SKILL_CHARS,
+    GRAMMAR_MAX_SKILLS,
+    bounded_answer_schema,
+    retry_after_seconds,
+    validate_answer,
+)
 from screening.result import LlmAnswer
 from tests.fakes.llm_server import (
     DEFAULT_ANSWER,
@@ -79,6 +86,8 @@ class Case:
     user: Callable[[RecordedRequest], str]
     schema: Callable[[RecordedRequest], Any]
     last_turn: Callable[[RecordedRequest], str]
+    answer_schema: Callable[[], dict[str, Any]] = answer_json_schema
+    """The schema it asks for (Ollama's grammar needs a bounded one)."""
 
     def screen(self, settings: Settings, prompt: Prompt = PROMPT) -> Any:
         return self.build(settings).screen(
@@ -119,6 +128,7 @@ OLLAMA = Case(
     user=lambda r: r.body["messages"][1]["content"],
     schema=lambda r: r.body["format"],
     last_turn=lambda r: r.body["messages"][-1]["content"],
+    answer_schema=bounded_answer_schema,
 )
 CASES = [pytest.param(c, id=c.name) for c in (OPENAI, ANTHROPIC, OLLAMA)]
 
@@ -153,7 +163,7 @@ def test_request_fences_the_resume_and_sends_the_answer_schema(
     assert f"</resume-{NONCE}>" in case.user(request)
     assert "untrusted data" in case.system(request)
     assert "Jane Doe" not in case.system(request)
-    assert case.schema(request) == answer_json_schema()
+    assert case.schema(request) == case.answer_schema()
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -472,8 +482,49 @@ def test_ollama_sends_format_options_and_no_stream(fake_llm: FakeLlmServer) -> N
 
     [request] = fake_llm.requests
     assert request.body["stream"] is False
-    assert request.body["format"] == answer_json_schema()
+    assert request.body["format"] == bounded_answer_schema()
     assert request.body["options"] == {"temperature": 0.2, "num_predict": 500}
+
+
+def test_the_grammar_schema_bounds_every_field_and_puts_reasoning_last() -> None:
+    schema = bounded_answer_schema()
+    properties = schema["properties"]
+
+    # Properties are generated in order: a cut-off answer loses prose, not the score.
+    assert list(properties) == [
+        "score",
+        "recommendation",
+        "matched_skills",
+        "missing_skills",
+        "reasoning",
+    ]
+    assert schema["required"] == list(properties)
+    assert schema["additionalProperties"] is False
+    # Ollama's grammar keeps integer bounds; it dropped `maximum` on a number (field notes).
+    assert properties["score"] == {
+        "description": properties["score"]["description"],
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100,
+    }
+    assert properties["recommendation"]["enum"] == ["advance", "review", "reject"]
+    for name in ("matched_skills", "missing_skills"):
+        assert properties[name]["maxItems"] == GRAMMAR_MAX_SKILLS
+        assert properties[name]["items"]["maxLength"] == GRAMMAR_MAX_SKILL_CHARS
+    assert properties["reasoning"]["maxLength"] == GRAMMAR_MAX_REASONING_CHARS
+
+
+def test_anything_the_grammar_schema_allows_validates_as_an_answer() -> None:
+    longest = {
+        "score": 100,
+        "recommendation": "advance",
+        "matched_skills": ["s" * GRAMMAR_MAX_SKILL_CHARS] * GRAMMAR_MAX_SKILLS,
+        "missing_skills": ["m" * GRAMMAR_MAX_SKILL_CHARS] * GRAMMAR_MAX_SKILLS,
+        "reasoning": "r" * GRAMMAR_MAX_REASONING_CHARS,
+    }
+
+    assert validate_answer(longest).score == 100
+    assert validate_answer({**longest, "score": 0}).score == 0
 
 
 # --- helpers -----------------------------------------------------------------------------
