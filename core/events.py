@@ -14,6 +14,8 @@ APPLICATIONS_STATUS_CHANGED = "applications.status_changed"
 SHORTLIST_UPDATED = "shortlist.updated"
 OFFERS_CREATED = "offers.created"
 DEAD_LETTER = "pvara.deadletter"
+#: Canary records of producers proving they deliver (readiness); kept an hour.
+HEALTH = "pvara.health"
 
 EVENT_TOPICS = (
     APPLICATIONS_SCREENED,
@@ -21,7 +23,7 @@ EVENT_TOPICS = (
     SHORTLIST_UPDATED,
     OFFERS_CREATED,
 )
-ALL_TOPICS = (APPLICATIONS_SUBMITTED, *EVENT_TOPICS, DEAD_LETTER)
+ALL_TOPICS = (APPLICATIONS_SUBMITTED, *EVENT_TOPICS, DEAD_LETTER, HEALTH)
 
 
 @dataclass(frozen=True)
