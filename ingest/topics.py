@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -61,11 +62,16 @@ def ensure_topics(settings: Settings) -> list[str]:
         admin.close()
 
 
-def ensure_topics_when_up(settings: Settings, stop: threading.Event) -> bool:
+def ensure_topics_when_up(
+    settings: Settings, stop: threading.Event, on_attempt: Callable[[], None] | None = None
+) -> bool:
     """:func:`ensure_topics`, retried with backoff while Kafka is unreachable, so a process can
-    start before Kafka does. False if ``stop`` was set first."""
+    start before Kafka does (``on_attempt`` is called before each try). False if ``stop`` was
+    set first."""
     delay = 0.5
     while not stop.is_set():
+        if on_attempt is not None:
+            on_attempt()
         try:
             ensure_topics(settings)
             return True
