@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -10,10 +12,11 @@ from typing import Any
 from litestar import Litestar, Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.logging.config import BaseLoggingConfig
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins import PluginProtocol
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, GetLogger, Receive, Scope, Send
 
 from api.applications.routes import ApplicationsController
 from api.errors import EXCEPTION_HANDLERS
@@ -23,7 +26,8 @@ from api.reports.controller import ReportsController
 from api.routes import CONTROLLERS, MIDDLEWARE
 from api.security import OPENAPI_COMPONENTS, PUBLIC, SecurityState
 from api.state import ApiState
-from core.logs import request_id_var
+from core.liveness import liveness
+from core.logs import JsonFormatter, configure_logging, request_id_var
 from core.settings import Settings, get_settings
 from ingest.producer import Producer
 
@@ -52,6 +56,49 @@ class RequestIdMiddleware(ASGIMiddleware):
             request_id_var.reset(token)
 
 
+class JsonLogging(BaseLoggingConfig):
+    """Litestar's loggers through PVARA's JSON, PII-masking handler on the root logger.
+
+    Without a logging config of its own, Litestar installs its default one, whose handler
+    writes plain text and replaces the JSON lines every other process writes. Exceptions are
+    logged by our own handlers (``api.errors``), once.
+    """
+
+    def __init__(self, level: str) -> None:
+        self.level = level
+        self.log_exceptions = "never"
+        self.traceback_line_limit = -1
+        self.exception_logging_handler = None
+        self.disable_stack_trace: set[int | type[Exception]] = set()
+
+    def configure(self) -> GetLogger:
+        if not any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers):
+            configure_logging(self.level)
+        return logging.getLogger
+
+    @staticmethod
+    def set_level(logger: Any, level: int) -> None:
+        logger.setLevel(level)
+
+
+async def _keep_alive(settings: Settings, state: ApiState) -> None:
+    """Refresh the API's liveness file while the event loop turns and the producer delivers
+    (or Kafka is simply down): a wedged producer the doctor could not heal, or a blocked
+    loop, lets it go stale."""
+    alive = liveness(settings, "api")
+    alive.add_check(lambda: _stuck_producer(settings, state))
+    while True:
+        alive.progress("event-loop")
+        await asyncio.sleep(1.0)
+
+
+def _stuck_producer(settings: Settings, state: ApiState) -> str | None:
+    stuck = state.producer.stuck_for()
+    if stuck > settings.liveness_timeout_s:
+        return f"the Kafka producer has not delivered for {stuck:.0f} s while Kafka answers"
+    return None
+
+
 def _state(request: Request[Any, Any, Any]) -> ApiState:
     state: ApiState = request.app.state.api
     return state
@@ -72,9 +119,11 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.security = SecurityState.create(settings)
         app.state.api = await ApiState.open(settings, producer)
+        keep_alive = asyncio.create_task(_keep_alive(settings, app.state.api))
         try:
             yield
         finally:
+            keep_alive.cancel()
             await app.state.api.close()
 
     return Litestar(
@@ -95,5 +144,6 @@ def create_app(
             title="PVARA", version="1.0.0", path="/schema", components=OPENAPI_COMPONENTS
         ),
         plugins=[ProblemDocs(), *plugins],
+        logging_config=JsonLogging(settings.log_level),
         debug=False,
     )

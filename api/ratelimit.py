@@ -1,6 +1,7 @@
 """Fixed-window rate limits in Redis: per client IP (every route), per user (in the auth
 middleware) and a strict one for login and candidate withdrawal. Over the limit → 429 with
-``Retry-After`` (seconds until the window ends)."""
+``Retry-After`` (seconds until the window ends). Redis unreachable → 503 ``service_unavailable``
+with ``Retry-After``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.exceptions import RedisError
 
-from api.errors import ProblemError
+from api.errors import OUTAGE_RETRY_AFTER_S, ProblemError
 
 _WINDOW_S = 60
 
@@ -34,10 +36,19 @@ async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str)
     if limit <= 0:
         return
     key, left = window_key(kind, who)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, left + 1, nx=True)
-        count, _ = await pipe.execute()
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, left + 1, nx=True)
+            count, _ = await pipe.execute()
+    except RedisError as exc:
+        # Limits cannot be counted: refuse for a moment rather than fail or serve unlimited.
+        raise ProblemError(
+            503,
+            "service_unavailable",
+            "Request limits cannot be checked for a moment; retry shortly.",
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)},
+        ) from exc
     if int(count) > limit:
         raise ProblemError(
             429,

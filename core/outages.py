@@ -24,9 +24,9 @@ _REFUSED_CLASSES = ("22", "23", "54")
 
 _KAFKA_OUTAGES: tuple[type[BaseException], ...] = (
     kafka_errors.KafkaConnectionError,
-    kafka_errors.NoBrokersAvailable,
     kafka_errors.KafkaTimeoutError,
     kafka_errors.NodeNotReadyError,
+    kafka_errors.MetadataEmptyBrokerList,
     kafka_errors.RequestTimedOutError,
 )
 
