@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -30,6 +31,8 @@ from core.liveness import liveness
 from core.logs import JsonFormatter, configure_logging, request_id_var
 from core.settings import Settings, get_settings
 from ingest.producer import Producer
+
+log = logging.getLogger(__name__)
 
 
 class RequestIdMiddleware(ASGIMiddleware):
@@ -120,6 +123,9 @@ def create_app(
         app.state.security = SecurityState.create(settings)
         app.state.api = await ApiState.open(settings, producer)
         keep_alive = asyncio.create_task(_keep_alive(settings, app.state.api))
+        log.info(
+            "api started", extra={"pid": os.getpid(), "public_url": settings.effective_public_url}
+        )
         try:
             yield
         finally:

@@ -5,6 +5,7 @@ with ``Retry-After``."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
@@ -18,6 +19,8 @@ from redis.exceptions import RedisError
 from api.errors import OUTAGE_RETRY_AFTER_S, ProblemError
 
 _WINDOW_S = 60
+
+log = logging.getLogger(__name__)
 
 
 def window_key(kind: str, who: str) -> tuple[str, int]:
@@ -43,6 +46,7 @@ async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str)
             count, _ = await pipe.execute()
     except RedisError as exc:
         # Limits cannot be counted: refuse for a moment rather than fail or serve unlimited.
+        _log_unavailable(exc)
         raise ProblemError(
             503,
             "service_unavailable",
@@ -56,6 +60,17 @@ async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str)
             f"More than {limit} {what} per minute; retry later.",
             headers={"Retry-After": str(left)},
         )
+
+
+_last_logged = [0.0]
+
+
+def _log_unavailable(exc: RedisError) -> None:
+    """Log the outage once every few seconds, not once per refused request."""
+    now = time.monotonic()
+    if now - _last_logged[0] >= 5.0:
+        _last_logged[0] = now
+        log.warning("request limits cannot be checked: Redis unavailable: %s", exc)
 
 
 def client_ip(scope: Scope, trusted: frozenset[str]) -> str:

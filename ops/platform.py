@@ -133,7 +133,7 @@ class Platform:
                 age = age_s(child.liveness_file)
                 log.warning(
                     "process wedged (stale liveness file); restarting",
-                    extra={"process": child.name, "pid": child.proc.pid, "age_s": age},
+                    extra={"child": child.name, "pid": child.proc.pid, "age_s": age},
                 )
                 _kill_group(child.proc)
                 self._exited(child, "wedged")
@@ -153,7 +153,7 @@ class Platform:
             child.argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True
         )
         child.started = time.monotonic()
-        log.info("process started", extra={"process": child.name, "pid": child.proc.pid})
+        log.info("process started", extra={"child": child.name, "pid": child.proc.pid})
 
     def _exited(self, child: _Child, why: str) -> None:
         assert child.proc is not None
@@ -172,7 +172,7 @@ class Platform:
         self.leftovers.end(pid)
         log.warning(
             "process exited; restarting",
-            extra={"process": child.name, "pid": pid, "why": why, "restart_in_s": delay},
+            extra={"child": child.name, "pid": pid, "why": why, "restart_in_s": delay},
         )
 
     def _wedged(self, child: _Child, now: float) -> bool:

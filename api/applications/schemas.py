@@ -40,9 +40,7 @@ def refuse_unstorable(fields: dict[str, Any]) -> None:
         if _UNSTORABLE.search(value):
             errors.append({"field": name, "message": "contains a NUL or a lone surrogate"})
         elif name in MAX_CHARS and len(value.strip()) > MAX_CHARS[name]:
-            errors.append(
-                {"field": name, "message": f"longer than {MAX_CHARS[name]} characters"}
-            )
+            errors.append({"field": name, "message": f"longer than {MAX_CHARS[name]} characters"})
     if errors:
         raise ProblemError(
             400,
