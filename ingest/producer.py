@@ -170,6 +170,7 @@ class Producer:
             async with asyncio.timeout(self._settings.produce_timeout_s):
                 return await self._send(topic, value, key)
         except TimeoutError as exc:
+            self._on_failed(exc)  # not delivering now, whatever becomes of the record
             raise ProduceError("kafka did not acknowledge in time") from exc
 
     async def _send(self, topic: str, value: bytes, key: bytes | None) -> Any:
@@ -203,10 +204,13 @@ class Producer:
 
     def send_sync(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
         """Blocking variant for workers and scripts."""
+        future = None
         try:
             future = self._track(self._get().send(topic, value=value, key=key))
             return future.get(timeout=self._settings.produce_timeout_s)
         except KafkaError as exc:
+            if future is not None and not future_done(future):
+                self._on_failed(exc)  # timed out waiting: not delivering now
             raise ProduceError(str(exc)) from exc
 
     def send_record(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
@@ -247,9 +251,13 @@ class Producer:
 
     def _canary(self, producer: KafkaProducer, timeout_s: float) -> bool:
         value = f'{{"canary":"{uuid.uuid4()}","client_id":"{self._client_id}"}}'.encode()
+        future = None
         try:
-            self._track(producer.send(HEALTH, value=value)).get(timeout=timeout_s)
-        except KafkaError:
+            future = self._track(producer.send(HEALTH, value=value))
+            future.get(timeout=timeout_s)
+        except KafkaError as exc:
+            if future is not None and not future_done(future):
+                self._on_failed(exc)
             return False
         return True
 
@@ -329,6 +337,11 @@ class Producer:
                 producer.close(timeout=5)
         if self._probe is not None:
             self._probe.close()
+
+
+def future_done(future: Any) -> bool:
+    """Whether a kafka-python future has its outcome (False for None)."""
+    return bool(future is not None and future.is_done)
 
 
 def _close_now(producer: KafkaProducer) -> None:

@@ -13,13 +13,13 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
-from ops.processes import free_port
 from ops.services import KafkaService, PostgresService, RedisService, Service
 from ops.services._base import pid_alive, wait_until
 
@@ -32,12 +32,8 @@ class Sandbox:
     def __init__(self, source: Settings, **overrides: Any) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="pvara-sandbox-", dir="/tmp"))
         self.home.chmod(0o755)  # the postgres user must be able to enter it
-        self.ports = {
-            "postgres_port": free_port(),
-            "redis_port": free_port(),
-            "kafka_port": free_port(),
-            "kafka_controller_port": free_port(),
-        }
+        names = ("postgres_port", "redis_port", "kafka_port", "kafka_controller_port")
+        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         values: dict[str, Any] = {
             "home": self.home,
             **self.ports,
@@ -135,6 +131,21 @@ class Sandbox:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports nobody listens on now (all held while choosing, so
+    none is handed out twice)."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            held.append(sock)
+        return [int(sock.getsockname()[1]) for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def _children(pid: int) -> list[int]:
