@@ -48,6 +48,8 @@ class ApiState:
             # A connection is checked as it is handed out: after a PostgreSQL restart the
             # dead ones are replaced instead of failing one request each.
             check=AsyncConnectionPool.check_connection,
+            # While PostgreSQL restarts a request waits this long for a connection, then 503.
+            timeout=5,
             name="api",
             open=False,
         )

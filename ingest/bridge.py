@@ -88,6 +88,7 @@ SELECT a.id FROM application_index i
 """
 
 _MIN_BACKOFF_S = 0.5
+_COMMIT_TIMEOUT_MS = 10_000  # a frozen broker fails the commit (the batch replays) in time
 _MAX_BACKOFF_S = 5.0
 
 
@@ -228,7 +229,7 @@ class Bridge:
         except Exception:
             _rewind(consumer, records)
             raise
-        consumer.commit()
+        consumer.commit(timeout_ms=_COMMIT_TIMEOUT_MS)
         log.info(
             "bridge batch committed",
             extra={

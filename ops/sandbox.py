@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
-from ops.services import KafkaService, PostgresService, RedisService, Service
+from ops.services import KafkaService, PostgresService, RedisService, Service, ServiceError
 from ops.services._base import pid_alive, wait_until
 
 _NAMES = ("postgres", "redis", "kafka")
@@ -70,9 +70,31 @@ class Sandbox:
         return env
 
     def up(self, *names: str) -> None:
-        """Start the named services (all three by default) and wait until each answers."""
+        """Start the named services (all three by default) and wait until each answers.
+
+        A first start that fails (on a shared machine another program may take a free port
+        between choosing it and binding it) is tried again on new ports, from nothing.
+        """
         for name in names or _NAMES:
-            self.services[name].up()
+            for attempt in range(3):
+                try:
+                    self.services[name].up()
+                    break
+                except ServiceError:
+                    if attempt == 2:
+                        raise
+                    self._new_ports(name)
+
+    def _new_ports(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            self.services[name].down()
+        keys = [k for k in self.ports if k.startswith(name)]
+        self.ports.update(dict(zip(keys, free_ports(len(keys)), strict=True)))
+        self.settings = self.settings.model_copy(update=self.ports)
+        shutil.rmtree(self.home / name / "data", ignore_errors=True)
+        for other, service in self.services.items():
+            service.settings = self.settings
+            service.dir = self.settings.home / other
 
     def pid(self, name: str) -> int | None:
         return self.services[name].pid()
