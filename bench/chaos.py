@@ -33,6 +33,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,6 +106,8 @@ class ChaosConfig:
     seed: int = 11
     #: Extra environment for ``pvara up`` (empty: the defaults, as shipped).
     env: dict[str, str] = field(default_factory=dict)
+    #: Where ``pvara up``'s log of the run is copied (None: not kept).
+    keep_log: Path | None = None
 
 
 @dataclass
@@ -132,6 +135,7 @@ class ChaosReport:
     stuck: int = 0
     final: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
+    parse_failures: dict[str, int] = field(default_factory=dict)
     duplicate_rows: int = 0
     duplicate_scores: int = 0
     dead_letters_kafka: int = 0
@@ -185,6 +189,7 @@ class ChaosReport:
             f"  lost                   {self.lost}",
             f"  stuck                  {self.stuck}",
             f"  final                  {self.final}  {dict(sorted(self.statuses.items()))}",
+            f"  parse_failed because   {self.parse_failures or '-'}",
             f"  duplicate rows         {self.duplicate_rows}",
             f"  duplicate scores       {self.duplicate_scores}",
             f"  dead letters           Kafka topic {self.dead_letters_kafka}; queues {queues}",
@@ -639,6 +644,9 @@ def run_chaos(config: ChaosConfig, source: Settings | None = None, log: Any = pr
             except subprocess.TimeoutExpired:
                 os.killpg(platform.pid, signal.SIGKILL)
             up_log.close()
+            if config.keep_log is not None:
+                config.keep_log.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(settings.home / "up.log", config.keep_log)
             for pid in _processes_of(sandbox.home):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -776,6 +784,12 @@ def _collect(
             (job_ids,),
         ).fetchone()
         report.duplicate_scores = int(row[0]) if row else 0
+        rows = conn.execute(
+            "SELECT split_part(status_reason, ':', 1) AS why, count(*) FROM applications"
+            " WHERE id = ANY(%s::uuid[]) AND status = 'parse_failed' GROUP BY 1",
+            (list(clean),),
+        ).fetchall()
+        report.parse_failures = {str(why): int(n) for why, n in rows}
     letters = _dead_letters(settings)
     report.dead_letters_kafka = len(letters)
     report.kafka_poison = len(kafka_poison)
@@ -797,6 +811,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--json", action="store_true", help="also print each report as JSON")
+    parser.add_argument(
+        "--logs",
+        default=str(get_settings().home / "chaos"),
+        help="folder for each run's `pvara up` log (default: <home>/chaos)",
+    )
     args = parser.parse_args()
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     unknown = set(faults) - set(FAULTS)
@@ -814,8 +833,10 @@ def main() -> int:
         f"{args.runs} run(s)"
     )
     verdicts = []
+    logs = Path(args.logs)
     for run in range(1, args.runs + 1):
         print(f"\nrun {run}:")
+        config.keep_log = logs / f"run-{run}.log"
         report = run_chaos(config, log=lambda m: print(m, flush=True))
         for line in report.lines():
             print(line)

@@ -91,9 +91,10 @@ class OutboxRelay:
                 sent.append((row, future))
             self.producer.flush(self.settings.produce_timeout_s)
             published: list[dict[str, Any]] = []
+            deadline = time.monotonic() + self.settings.produce_timeout_s
             for row, future in sent:
                 try:
-                    future.get(timeout=self.settings.produce_timeout_s)
+                    future.get(timeout=max(0.1, deadline - time.monotonic()))
                 except _REFUSED_RECORD as exc:
                     refused.append((row, describe(exc)))
                     continue
