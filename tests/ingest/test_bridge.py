@@ -440,3 +440,24 @@ def test_a_killed_bridge_s_partitions_are_taken_over_quickly(
     db.execute("UPDATE applications SET status = 'withdrawn' WHERE job_id = %s", (org_job.job_id,))
     # Measured here: ~6.5 s (dynamic) and ~5 s (static, most of it starting Python).
     assert took < 25, f"took {took:.1f} s"
+
+
+def test_the_dead_letter_reader_survives_binary_keys_and_foreign_records(
+    services_up: Settings,
+) -> None:
+    from ingest.deadletter_topic import read_dead_letters
+
+    marker = uuid.uuid4().hex
+    envelope = {"source_topic": APPLICATIONS_SUBMITTED, "reason": "test", "value": marker}
+    producer = KafkaProducer(bootstrap_servers=services_up.effective_kafka_bootstrap, acks="all")
+    try:
+        producer.send(DEAD_LETTER, value=json.dumps(envelope).encode(), key=b"\xf4\x00\xff")
+        producer.send(DEAD_LETTER, value=f"not json {marker}".encode(), key=b"\xfe")
+        producer.flush(30)
+    finally:
+        producer.close()
+    letters = [d for d in read_dead_letters(services_up) if marker in d.value]
+    assert len(letters) == 2
+    ours = next(d for d in letters if d.reason == "test")
+    assert ours.key is not None and ours.key.encode("utf-8", "surrogateescape") == b"\xf4\x00\xff"
+    assert any(d.reason.startswith("unreadable dead letter") for d in letters)
