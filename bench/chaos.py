@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,7 @@ class ChaosReport:
     submit_s: float = 0.0
     last_fault_s: float = 0.0
     drain_after_last_fault_s: float | None = None
+    drain_after_last_submission_s: float | None = None
     total_s: float = 0.0
 
     def ok(self) -> bool:
@@ -198,8 +199,14 @@ class ChaosReport:
             f"  faults                 {timeline}",
             f"  drain after last fault {drain} (last fault at {self.last_fault_s:.0f} s;"
             f" run {self.total_s:.0f} s)",
+            f"  end to end             all final {_seconds(self.drain_after_last_submission_s)}"
+            " after the last submission",
             f"  verdict                {'PASS' if self.ok() else 'FAIL'}",
         ]
+
+
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f} s"
 
 
 @dataclass
@@ -730,6 +737,9 @@ def _run(
     report.drain_after_last_fault_s = (
         max(0.0, drained_at - last_fault) if drained_at is not None else None
     )
+    report.drain_after_last_submission_s = (
+        max(0.0, drained_at - report.submit_s) if drained_at is not None else None
+    )
     report.total_s = time.monotonic() - started
     _collect(config, settings, clients, clean, kafka_poison, jobs, counts, report)
     state = _state(settings)
@@ -812,6 +822,11 @@ def main() -> int:
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--json", action="store_true", help="also print each report as JSON")
     parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the baseline run (same load, no faults) that the runs are compared with",
+    )
+    parser.add_argument(
         "--logs",
         default=str(get_settings().home / "chaos"),
         help="folder for each run's `pvara up` log (default: <home>/chaos)",
@@ -834,6 +849,13 @@ def main() -> int:
     )
     verdicts = []
     logs = Path(args.logs)
+    baseline: ChaosReport | None = None
+    if not args.no_baseline:
+        print("\nbaseline (same load, no faults):")
+        quiet = replace(config, faults=(), keep_log=logs / "baseline.log")
+        baseline = run_chaos(quiet, log=lambda m: print(m, flush=True))
+        for line in baseline.lines():
+            print(line)
     for run in range(1, args.runs + 1):
         print(f"\nrun {run}:")
         config.keep_log = logs / f"run-{run}.log"
@@ -842,6 +864,14 @@ def main() -> int:
             print(line)
         if args.json:
             print(json.dumps(asdict(report), default=str))
+        if baseline is not None and baseline.drain_after_last_submission_s is not None:
+            chaos_s = report.total_s
+            print(
+                f"  vs baseline            run {chaos_s:.0f} s vs {baseline.total_s:.0f} s"
+                f" ({chaos_s / max(baseline.total_s, 1e-9):.2f}x), all final"
+                f" {_seconds(report.drain_after_last_submission_s)} vs"
+                f" {_seconds(baseline.drain_after_last_submission_s)} after the last submission"
+            )
         verdicts.append(report.ok())
     print(f"\n{sum(verdicts)}/{len(verdicts)} runs passed")
     return 0 if all(verdicts) else 1
