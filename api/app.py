@@ -89,10 +89,13 @@ async def _keep_alive(settings: Settings, state: ApiState) -> None:
     (or Kafka is simply down): a wedged producer the doctor could not heal, or a blocked
     loop, lets it go stale."""
     alive = liveness(settings, "api")
-    alive.add_check(lambda: _stuck_producer(settings, state))
-    while True:
-        alive.progress("event-loop")
-        await asyncio.sleep(1.0)
+    remove = alive.add_check(lambda: _stuck_producer(settings, state))
+    try:
+        while True:
+            alive.progress("event-loop")
+            await asyncio.sleep(1.0)
+    finally:
+        remove()
 
 
 def _stuck_producer(settings: Settings, state: ApiState) -> str | None:

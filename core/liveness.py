@@ -37,11 +37,18 @@ class Liveness:
         self._touched = 0.0
         self.last_problem: str | None = None
 
-    def add_check(self, check: Callable[[], str | None]) -> None:
+    def add_check(self, check: Callable[[], str | None]) -> Callable[[], None]:
         """A condition besides the loops: ``check()`` returns why the process is wedged, or
-        None when it is fine."""
+        None when it is fine. Returns the function that removes it again."""
         with self._lock:
             self._checks.append(check)
+
+        def remove() -> None:
+            with self._lock:
+                if check in self._checks:
+                    self._checks.remove(check)
+
+        return remove
 
     def progress(self, loop: str) -> None:
         """``loop`` went round; refresh the file if the whole process is fine."""
