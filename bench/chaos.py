@@ -93,7 +93,7 @@ class ChaosConfig:
     applications: int = 1000
     clients: int = 6
     #: Submissions per second, all clients together (spreads them over the fault schedule).
-    rate: float = 4.0
+    rate: float = 3.0
     faults: tuple[str, ...] = FAULTS
     first_fault_after_s: float = 20.0
     fault_gap_s: float = 12.0
@@ -168,9 +168,11 @@ class ChaosReport:
 
     def lines(self) -> list[str]:
         drain = (
-            f"{self.drain_after_last_fault_s:.1f} s"
-            if self.drain_after_last_fault_s is not None
-            else "NOT DRAINED"
+            "NOT DRAINED"
+            if self.drain_after_last_fault_s is None
+            else f"{self.drain_after_last_fault_s:.1f} s"
+            if self.faults
+            else "n/a (no faults)"
         )
         restarts = ", ".join(f"{k} {v}" for k, v in sorted(self.supervisor_restarts.items()))
         queues = ", ".join(f"{k} {v}" for k, v in sorted(self.dead_letters_queues.items()))
