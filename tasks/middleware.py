@@ -331,7 +331,15 @@ class OutageRetries(Retries):
                 "outage_retries": attempt + 1,
             },
         )
-        broker.enqueue(message, delay=delay)  # type: ignore[arg-type]
+        try:
+            broker.enqueue(message, delay=delay)  # type: ignore[arg-type]
+        except redis.RedisError:
+            # Redis itself is the outage: the message stays unacknowledged, and PostgreSQL's
+            # status brings its application back through the sweeper.
+            log.warning(
+                "message not put back while Redis is down",
+                extra={"actor": message.actor_name, "message_id": message.message_id},
+            )
 
 
 _PR_SET_PDEATHSIG = 1
