@@ -150,6 +150,7 @@ class KafkaService(Service):
                 cwd=self.dir,
             )
             (self.dir / "kafka.pid").write_text(str(proc.pid))
+
         def exited() -> bool:
             # The process we started, not /proc/<pid>/cmdline: the java launcher may exec
             # itself again, and while it does the command line reads empty.
