@@ -39,6 +39,7 @@ bench: migrate
 	$(BIN)/python bench/ingress.py
 	$(BIN)/python bench/screening_eval.py
 	$(BIN)/python bench/screening_throughput.py
+	$(BIN)/python bench/chaos.py
 
 down:
 	-$(PVARA) services down
