@@ -53,6 +53,7 @@ bench: migrate
 	$(BIN)/python bench/screening_eval.py
 	$(BIN)/python bench/skill_extraction.py
 	$(BIN)/python bench/screening_throughput.py
+	$(BIN)/python bench/chaos.py
 
 image: install
 	@if command -v docker >/dev/null 2>&1 && [ "$(BASE)" != local ]; then \

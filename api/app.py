@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -11,10 +14,11 @@ from typing import Any
 from litestar import Litestar, Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.logging.config import BaseLoggingConfig
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins import PluginProtocol
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, GetLogger, Receive, Scope, Send
 
 from api import policy
 from api.applications.routes import ApplicationsController
@@ -28,11 +32,13 @@ from api.reports.controller import ReportsController
 from api.routes import CONTROLLERS, MIDDLEWARE
 from api.security import OPENAPI_COMPONENTS, PUBLIC, SecurityState
 from api.state import ApiState
-from core.logs import request_id_var
+from core.liveness import liveness
+from core.logs import JsonFormatter, configure_logging, request_id_var
 from core.settings import Settings, get_settings
 from ingest.producer import Producer
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+log = logging.getLogger(__name__)
 
 
 class RequestIdMiddleware(ASGIMiddleware):
@@ -62,6 +68,52 @@ class RequestIdMiddleware(ASGIMiddleware):
             request_id_var.reset(token)
 
 
+class JsonLogging(BaseLoggingConfig):
+    """Litestar's loggers through PVARA's JSON, PII-masking handler on the root logger.
+
+    Without a logging config of its own, Litestar installs its default one, whose handler
+    writes plain text and replaces the JSON lines every other process writes. Exceptions are
+    logged by our own handlers (``api.errors``), once.
+    """
+
+    def __init__(self, level: str) -> None:
+        self.level = level
+        self.log_exceptions = "never"
+        self.traceback_line_limit = -1
+        self.exception_logging_handler = None
+        self.disable_stack_trace: set[int | type[Exception]] = set()
+
+    def configure(self) -> GetLogger:
+        if not any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers):
+            configure_logging(self.level)
+        return logging.getLogger
+
+    @staticmethod
+    def set_level(logger: Any, level: int) -> None:
+        logger.setLevel(level)
+
+
+async def _keep_alive(settings: Settings, state: ApiState) -> None:
+    """Refresh the API's liveness file while the event loop turns and the producer delivers
+    (or Kafka is simply down): a wedged producer the doctor could not heal, or a blocked
+    loop, lets it go stale."""
+    alive = liveness(settings, "api")
+    remove = alive.add_check(lambda: _stuck_producer(settings, state))
+    try:
+        while True:
+            alive.progress("event-loop")
+            await asyncio.sleep(1.0)
+    finally:
+        remove()
+
+
+def _stuck_producer(settings: Settings, state: ApiState) -> str | None:
+    stuck = state.producer.stuck_for()
+    if stuck > settings.liveness_timeout_s:
+        return f"the Kafka producer has not delivered for {stuck:.0f} s while Kafka answers"
+    return None
+
+
 def _state(request: Request[Any, Any, Any]) -> ApiState:
     state: ApiState = request.app.state.api
     return state
@@ -82,9 +134,14 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.security = SecurityState.create(settings)
         app.state.api = await ApiState.open(settings, producer)
+        keep_alive = asyncio.create_task(_keep_alive(settings, app.state.api))
+        log.info(
+            "api started", extra={"pid": os.getpid(), "public_url": settings.effective_public_url}
+        )
         try:
             yield
         finally:
+            keep_alive.cancel()
             await app.state.api.close()
 
     app = Litestar(
@@ -113,6 +170,7 @@ def create_app(
             render_plugins=[LocalSwaggerPlugin(), AccurateJsonPlugin()],
         ),
         plugins=[ProblemDocs(), *plugins],
+        logging_config=JsonLogging(settings.log_level),
         debug=False,
     )
     policy.check_complete(app)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import redis
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from core.outages import describe, is_outage, refused_by_database
 
 PROBLEM_JSON = "application/problem+json"
 _BASE = "https://pvara.dev/problems/"
@@ -101,7 +104,7 @@ def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     )
 
 
-def _data_error(request: Request[Any, Any, Any], exc: psycopg.DataError) -> Response[Any]:
+def _data_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """PostgreSQL refused a value (SQLSTATE class 22, or a NUL character): the caller's input."""
     request.logger.warning("value refused by PostgreSQL: %s", exc)
     return problem_response(
@@ -110,6 +113,29 @@ def _data_error(request: Request[Any, Any, Any], exc: psycopg.DataError) -> Resp
             400,
             "invalid_value",
             "A value cannot be stored (e.g. it contains a NUL character or is out of range).",
+        ),
+    )
+
+
+#: What a client is told to wait before retrying while a dependency is down.
+OUTAGE_RETRY_AFTER_S = 5
+
+
+def _outage(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """PostgreSQL or Redis unreachable (restarting): 503 with ``Retry-After``, not a 500."""
+    if refused_by_database(exc):
+        return _data_error(request, exc)
+    if not is_outage(exc):
+        return _unhandled(request, exc)
+    request.logger.warning("dependency unavailable: %s", describe(exc))
+    return problem_response(
+        request,
+        ProblemError(
+            503,
+            "service_unavailable",
+            "A service this request needs is unavailable for a moment; nothing was changed."
+            " Retry shortly.",
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)},
         ),
     )
 
@@ -126,6 +152,10 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ProblemError: _problem_handler,
     HTTPException: _http_handler,
     psycopg.DataError: _data_error,
+    psycopg.OperationalError: _outage,
+    psycopg.InterfaceError: _outage,
+    redis.ConnectionError: _outage,
+    redis.TimeoutError: _outage,
     Exception: _unhandled,
 }
 

@@ -79,6 +79,7 @@ def common_problems(handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
     if "data" in inputs:
         codes[413] = "payload_too_large: the body exceeds the server's limit"
     codes[429] = "rate_limited: see the Retry-After header"
+    codes[503] = "service_unavailable: a service it needs is restarting; see Retry-After"
     return problems(codes)
 
 

@@ -1,10 +1,12 @@
 """Fixed-window rate limits in Redis: per client IP (every route), per user (in the auth
 middleware) and a strict one for login and candidate withdrawal. Over the limit → 429 with
-``Retry-After`` (seconds until the window ends)."""
+``Retry-After`` (seconds until the window ends). Redis unreachable → 503 ``service_unavailable``
+with ``Retry-After``."""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -14,12 +16,15 @@ import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.exceptions import RedisError
 
-from api.errors import ProblemError
+from api.errors import OUTAGE_RETRY_AFTER_S, ProblemError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _WINDOW_S = 60
+
+log = logging.getLogger(__name__)
 
 
 def window_key(kind: str, who: str) -> tuple[str, int]:
@@ -38,10 +43,20 @@ async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str)
     if limit <= 0:
         return
     key, left = window_key(kind, who)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, left + 1, nx=True)
-        count, _ = await pipe.execute()
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, left + 1, nx=True)
+            count, _ = await pipe.execute()
+    except RedisError as exc:
+        # Limits cannot be counted: refuse for a moment rather than fail or serve unlimited.
+        _log_unavailable(exc)
+        raise ProblemError(
+            503,
+            "service_unavailable",
+            "Request limits cannot be checked for a moment; retry shortly.",
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)},
+        ) from exc
     if int(count) > limit:
         raise ProblemError(
             429,
@@ -49,6 +64,17 @@ async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str)
             f"More than {limit} {what} per minute; retry later.",
             headers={"Retry-After": str(left)},
         )
+
+
+_last_logged = [0.0]
+
+
+def _log_unavailable(exc: RedisError) -> None:
+    """Log the outage once every few seconds, not once per refused request."""
+    now = time.monotonic()
+    if now - _last_logged[0] >= 5.0:
+        _last_logged[0] = now
+        log.warning("request limits cannot be checked: Redis unavailable: %s", exc)
 
 
 class TrustedProxies:

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from core.db import CONNECT_KWARGS
 from core.pii_crypto import PiiCipher
 from core.settings import Settings
 from ingest.blob_crypto import encrypted_blob_store
@@ -46,7 +47,12 @@ class ApiState:
             settings.effective_database_url,
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs={"row_factory": dict_row, "autocommit": True, **CONNECT_KWARGS},
+            # A connection is checked as it is handed out: after a PostgreSQL restart the
+            # dead ones are replaced instead of failing one request each.
+            check=AsyncConnectionPool.check_connection,
+            # While PostgreSQL restarts a request waits this long for a connection, then 503.
+            timeout=5,
             name="api",
             open=False,
         )
@@ -55,7 +61,9 @@ class ApiState:
         return cls(
             settings=settings,
             db=pool,
-            redis=aioredis.Redis.from_url(settings.effective_redis_url),
+            redis=aioredis.Redis.from_url(
+                settings.effective_redis_url, socket_timeout=5, socket_connect_timeout=2
+            ),
             producer=producer or Producer(settings, client_id="pvara-api"),
             blobs=encrypted_blob_store(settings, pii),
             kafka_probe=KafkaProbe(settings),

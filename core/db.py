@@ -18,19 +18,40 @@ DictConnection = psycopg.Connection[DictRow]
 Pool = ConnectionPool[DictConnection]
 
 
-def create_pool(settings: Settings, *, name: str = "pvara", **kwargs: Any) -> Pool:
-    """A connection pool whose connections return rows as dicts; opened and ready."""
+#: What every pooled connection is opened with: a connect that cannot hang, and keepalives
+#: so a server that vanished without closing the socket is noticed in seconds.
+CONNECT_KWARGS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+}
+
+
+def create_pool(
+    settings: Settings, *, name: str = "pvara", wait: bool = True, **kwargs: Any
+) -> Pool:
+    """A connection pool whose connections return rows as dicts.
+
+    Every connection is checked as it is handed out (``check_connection``): after a
+    PostgreSQL restart the dead ones are replaced instead of failing one caller each.
+    ``wait=True`` waits (up to 30 s) for the first connection; ``wait=False`` returns at once,
+    so a long-running process can start while PostgreSQL is still down (the pool keeps
+    connecting in the background and callers wait up to the pool's timeout).
+    """
     pool: Pool = ConnectionPool(
         settings.effective_database_url,
         connection_class=DictConnection,
         min_size=kwargs.pop("min_size", settings.db_pool_min),
         max_size=kwargs.pop("max_size", settings.db_pool_max),
-        kwargs={"row_factory": dict_row, "autocommit": False},
+        kwargs={"row_factory": dict_row, "autocommit": False, **CONNECT_KWARGS},
+        check=ConnectionPool.check_connection,
         name=name,
         open=False,
         **kwargs,
     )
-    pool.open(wait=True, timeout=30)
+    pool.open(wait=wait, timeout=30)
     return pool
 
 

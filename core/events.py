@@ -17,6 +17,8 @@ INTERVIEWS_SCHEDULED = "interviews.scheduled"
 INTERVIEWS_RESCHEDULED = "interviews.rescheduled"
 INTERVIEWS_CANCELLED = "interviews.cancelled"
 DEAD_LETTER = "pvara.deadletter"
+#: Canary records of producers proving they deliver (readiness); kept an hour.
+HEALTH = "pvara.health"
 
 EVENT_TOPICS = (
     APPLICATIONS_SCREENED,
@@ -27,7 +29,7 @@ EVENT_TOPICS = (
     INTERVIEWS_RESCHEDULED,
     INTERVIEWS_CANCELLED,
 )
-ALL_TOPICS = (APPLICATIONS_SUBMITTED, *EVENT_TOPICS, DEAD_LETTER)
+ALL_TOPICS = (APPLICATIONS_SUBMITTED, *EVENT_TOPICS, DEAD_LETTER, HEALTH)
 
 
 @dataclass(frozen=True)

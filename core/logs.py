@@ -46,4 +46,6 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    # kafka-python logs every refused connection of an outage as an error, several a second;
+    # our own code logs each outage once, with what it means (producer, bridge, relay).
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)

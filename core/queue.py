@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 
+from core.liveness import Liveness, liveness
 from core.settings import Settings
 
 PARSE = "parse"
@@ -32,12 +34,19 @@ NAMESPACE = "dramatiq"
 
 class _RequeueingConsumer(_RedisConsumer):  # type: ignore[misc]
     """Dramatiq's Redis consumer, which also puts back on the queue, when its worker stops, the
-    messages it prefetched but never handed out.
+    messages it prefetched but never handed out, and reports each turn of its loop to the
+    worker's liveness file.
 
-    Without this they stay in the stopped worker's ack set until its heartbeat expires and
-    another worker's maintenance requeues them: a graceful stop would hold them for seconds
-    or, with no worker left, indefinitely.
+    Without the requeue they stay in the stopped worker's ack set until its heartbeat expires
+    and another worker's maintenance requeues them: a graceful stop would hold them for
+    seconds or, with no worker left, indefinitely.
     """
+
+    def __next__(self) -> Any:
+        # Every turn counts, also one that fails on a Redis outage (Dramatiq restarts the
+        # consumer a second later): only a consumer that stops turning is wedged.
+        self.broker.liveness.progress(f"consumer:{self.queue_name}")
+        return super().__next__()  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         cached, self.message_cache = self.message_cache, []
@@ -51,21 +60,39 @@ class _RequeueingConsumer(_RedisConsumer):  # type: ignore[misc]
 
 
 class _Broker(RedisBroker):
+    liveness: Liveness
+
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _RequeueingConsumer
 
 
-def create_broker(settings: Settings) -> RedisBroker:
+def redis_client(settings: Settings) -> redis.Redis:
+    """A Redis client whose calls cannot hang on a frozen or vanished server."""
+    return redis.Redis.from_url(
+        settings.effective_redis_url,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=15,
+    )
+
+
+def create_broker(
+    settings: Settings, *, middleware: list[dramatiq.Middleware] | None = None
+) -> RedisBroker:
     """A Redis broker tuned so a killed worker's messages come back within seconds, and a
-    stopped worker's prefetched ones at once."""
-    return _Broker(  # type: ignore[no-untyped-call]
-        url=settings.effective_redis_url,
+    stopped worker's prefetched ones at once. ``middleware`` replaces Dramatiq's defaults
+    (the workers pass theirs, see ``tasks.broker``)."""
+    broker = _Broker(  # type: ignore[no-untyped-call]
+        client=redis_client(settings),
         namespace=NAMESPACE,
         heartbeat_timeout=settings.queue_heartbeat_timeout_ms,
         maintenance_chance=settings.queue_maintenance_chance,
         dead_message_ttl=settings.queue_dead_message_ttl_ms,
+        middleware=middleware,
     )
+    broker.liveness = liveness(settings, "worker")
+    return broker
 
 
 def enqueue(

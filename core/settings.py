@@ -194,8 +194,9 @@ class Settings(BaseSettings):
         description="Monthly partitions older than this are detached into the archive schema.",
     )
     sweeper_stuck_after_s: int = Field(
-        default=900,
-        description="An application in received/screening this long is enqueued again.",
+        default=60,
+        description="An application in received/screening this long is enqueued again (the"
+        " sweep runs every minute: stuck work comes back within about two minutes).",
     )
     ops_token: SecretStr = Field(
         default=SecretStr(""),
@@ -382,6 +383,55 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="Longest the one-time Ollama build may take."
     )
 
+    # --- self-healing: outages, supervision, liveness --------------------------------------
+    kafka_delivery_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a producer keeps retrying a record (outlasts a broker restart;"
+        " a request still waits only produce_timeout_s for its acknowledgement).",
+    )
+    bridge_session_timeout_ms: int = Field(
+        default=7_000,
+        ge=6_000,
+        description="Kafka session timeout of the bridge: a killed member's partitions move"
+        " to the others within about this (measured: 6.5 s at 7 s).",
+    )
+    bridge_instance_id: str = Field(
+        default="",
+        description="Static group membership id of this bridge (unique per replica): a"
+        " restarted bridge takes its partitions back at once. Empty = dynamic membership.",
+    )
+    outage_retry_min_backoff_ms: int = Field(
+        default=500,
+        ge=1,
+        description="First delay before a message that failed on an outage (PostgreSQL,"
+        " Redis or Kafka unreachable) runs again; such retries are not counted.",
+    )
+    outage_retry_max_backoff_ms: int = Field(
+        default=10_000, ge=1, description="Longest delay between two outage retries."
+    )
+    outage_retry_limit_s: float = Field(
+        default=3_600.0,
+        gt=0,
+        description="A message failing on outages for longer than this counts its failures"
+        " towards its dead-letter limit again.",
+    )
+    liveness_dir: Path | None = Field(
+        default=None,
+        description="Folder of the liveness files (one per process role); empty = <home>/live.",
+    )
+    liveness_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A process whose loops have not gone round for this long is wedged:"
+        " its liveness file goes stale (probes and `pvara up` restart it).",
+    )
+    restart_backoff_max_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="`pvara up`: longest wait before restarting a process that keeps exiting.",
+    )
+
     # --- secrets ----------------------------------------------------------------------------
     id_secret: SecretStr = Field(
         default=SecretStr("dev-id-secret-change-me"),
@@ -504,6 +554,10 @@ class Settings(BaseSettings):
     @property
     def effective_vendor_dir(self) -> Path:
         return self.vendor_dir or shared_folder("vendor")
+
+    @property
+    def effective_liveness_dir(self) -> Path:
+        return self.liveness_dir or self.home / "live"
 
     @property
     def effective_public_url(self) -> str:

@@ -3,12 +3,24 @@
 Offsets are committed only after the batch's rows are committed and its parse messages are
 enqueued. A crash anywhere before that replays the batch: the upsert is idempotent (the
 application id is deterministic and ``application_index`` pins its created_at) and ``parse``
-is idempotent, so a replay duplicates nothing. Records that cannot be decoded, or name a job
-that does not exist, go to the dead-letter topic with the reason.
+is idempotent, so a replay duplicates nothing.
+
+No record can stop the others. Records that cannot be decoded, name a job that does not
+exist, or hold values PostgreSQL refuses (a NUL character, a lone surrogate, a value too long
+for an index) go to the dead-letter topic with the reason: a batch the database refuses is
+split in halves until the refused records are alone (:func:`store_rows`), and everything
+else in the batch, on every partition, is stored and committed.
+
+No outage stops the bridge either. When Kafka, PostgreSQL or Redis fails, the batch is
+rewound and tried again with backoff; a consumer that lost Kafka is closed and made again;
+the bridge starts while Kafka or PostgreSQL is still down. A restarted bridge takes its
+partitions back at once with static membership (``bridge_instance_id``), otherwise within
+``bridge_session_timeout_ms``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -20,15 +32,18 @@ from typing import Any
 import dramatiq
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from core.db import Pool
+from core.db import DictConnection, Pool
 from core.domain import SubmittedApplication
 from core.events import APPLICATIONS_SUBMITTED, DEAD_LETTER
+from core.liveness import liveness
+from core.outages import describe, refused_by_database
 from core.pii_crypto import protected_contact
 from core.queue import PARSE, PARSE_APPLICATION, enqueue
 from core.settings import Settings
-from ingest.producer import Producer
+from ingest.producer import ProduceError, Producer
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +80,20 @@ SELECT i.id, i.organization_id, i.job_id,
 ON CONFLICT (id, created_at) DO NOTHING
 """
 
+#: The statements that store one record, in order, in one transaction.
+_STORE_SQL = (_INDEX_SQL, _CANDIDATE_SQL, _APPLICATION_SQL)
+
+_JOBS_SQL = "SELECT id, organization_id FROM jobs WHERE id = ANY(%s)"
+
 _RECEIVED_SQL = """
 SELECT a.id FROM application_index i
   JOIN applications a ON a.id = i.id AND a.created_at = i.created_at
  WHERE i.id = ANY(%s) AND a.status = 'received'
 """
+
+_MIN_BACKOFF_S = 0.5
+_COMMIT_TIMEOUT_MS = 10_000  # a frozen broker fails the commit (the batch replays) in time
+_MAX_BACKOFF_S = 5.0
 
 
 @dataclass
@@ -84,6 +108,44 @@ class BatchResult:
 class _DeadLetter:
     record: ConsumerRecord
     reason: str
+
+
+def store_rows(conn: DictConnection, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Store ``rows`` (the parameters of :data:`_STORE_SQL`) batched; return the index and
+    reason of every row PostgreSQL refused.
+
+    The whole batch goes in one transaction; if the database refuses a value, the batch is
+    split in halves, each tried on its own, until each refused row is alone. An outage (or
+    any other error) is raised: nothing about the rows can be concluded from it.
+    """
+    refused: list[tuple[int, str]] = []
+
+    def attempt(start: int, end: int) -> None:
+        if start >= end:
+            return
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                for statement in _STORE_SQL:
+                    cur.executemany(statement, rows[start:end])
+        except Exception as exc:
+            if not refused_by_database(exc):
+                raise
+            if end - start == 1:
+                refused.append((start, describe(exc)))
+                return
+            middle = (start + end) // 2
+            attempt(start, middle)
+            attempt(middle, end)
+
+    attempt(0, len(rows))
+    return refused
+
+
+def _enqueue_parse(broker: dramatiq.Broker, application_ids: Sequence[str]) -> int:
+    """Hand the applications to the ``parse`` pool (the one place the bridge enqueues)."""
+    for app_id in application_ids:
+        enqueue(broker, PARSE, PARSE_APPLICATION, app_id)
+    return len(application_ids)
 
 
 class Bridge:
@@ -101,43 +163,77 @@ class Bridge:
         self.broker = broker
         self.producer = producer or Producer(settings, client_id="pvara-bridge")
         self.consumer: KafkaConsumer | None = None
+        self.liveness = liveness(settings, "bridge")
+        self._failures = 0
 
     def _consumer(self) -> KafkaConsumer:
         if self.consumer is None:
+            session_ms = self.settings.bridge_session_timeout_ms
             self.consumer = KafkaConsumer(
                 APPLICATIONS_SUBMITTED,
                 bootstrap_servers=self.settings.effective_kafka_bootstrap,
                 group_id=self.settings.bridge_group,
+                group_instance_id=self.settings.bridge_instance_id or None,
                 client_id="pvara-bridge",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=self.settings.bridge_batch_size,
+                session_timeout_ms=session_ms,
+                heartbeat_interval_ms=min(3000, session_ms // 3),
+                reconnect_backoff_max_ms=1000,
             )
         return self.consumer
 
     def run(self, stop: threading.Event) -> None:
-        """Poll and handle batches until ``stop`` is set."""
-        consumer = self._consumer()
-        log.info("bridge started", extra={"group": self.settings.bridge_group})
+        """Poll and handle batches until ``stop`` is set, surviving any outage."""
+        log.info(
+            "bridge started",
+            extra={
+                "group": self.settings.bridge_group,
+                "instance": self.settings.bridge_instance_id or None,
+            },
+        )
         while not stop.is_set():
-            polled = consumer.poll(timeout_ms=500, max_records=self.settings.bridge_batch_size)
-            records = [r for batch in polled.values() for r in batch]
-            if records:
-                self.handle_and_commit(records)
-        consumer.close(autocommit=False)
-        self.consumer = None
+            self.liveness.progress("consumer")
+            try:
+                self.poll_once()
+            except Exception as exc:
+                self._back_off(stop, exc)
+        self.close_consumer()
+
+    def poll_once(self) -> BatchResult | None:
+        """One poll and its batch. Raises when Kafka, PostgreSQL or Redis failed (the batch
+        was rewound)."""
+        consumer = self._consumer()
+        polled = consumer.poll(timeout_ms=500, max_records=self.settings.bridge_batch_size)
+        records = [r for batch in polled.values() for r in batch]
+        result = self.handle_and_commit(records) if records else None
+        self._failures = 0
+        return result
+
+    def _back_off(self, stop: threading.Event, exc: BaseException) -> None:
+        self._failures += 1
+        delay = min(_MAX_BACKOFF_S, _MIN_BACKOFF_S * 2 ** (self._failures - 1))
+        log.warning(
+            "bridge cannot go on; retrying",
+            extra={"error": describe(exc), "retry_in_s": delay, "attempt": self._failures},
+        )
+        if isinstance(exc, KafkaError | OSError):
+            # The consumer may be half-connected or out of the group: make a fresh one, which
+            # starts from the committed offsets (the uncommitted batch is read again).
+            self.close_consumer()
+        stop.wait(delay)
 
     def handle_and_commit(self, records: Sequence[ConsumerRecord]) -> BatchResult:
-        """Handle one polled batch; commit its offsets only if all of it succeeded."""
+        """Handle one polled batch; commit its offsets once all of it is stored, enqueued or
+        dead-lettered. On an outage the batch is rewound and the error raised."""
         consumer = self._consumer()
         try:
             result = self.handle(records)
         except Exception:
-            log.exception("bridge batch failed; rewinding to retry it")
             _rewind(consumer, records)
-            time.sleep(1.0)  # back off before the retry instead of spinning on a dead service
-            return BatchResult(records=len(records))
-        consumer.commit()
+            raise
+        consumer.commit(timeout_ms=_COMMIT_TIMEOUT_MS)
         log.info(
             "bridge batch committed",
             extra={
@@ -150,49 +246,50 @@ class Bridge:
         return result
 
     def handle(self, records: Sequence[ConsumerRecord]) -> BatchResult:
-        """Upsert rows, enqueue ``parse``, dead-letter the undecodable. Raises on failure."""
+        """Upsert rows, enqueue ``parse``, dead-letter what cannot be taken. Raises on an
+        outage, never because of what a record holds."""
         result = BatchResult(records=len(records))
-        good: list[tuple[SubmittedApplication, ConsumerRecord]] = []
+        decoded: list[tuple[SubmittedApplication, ConsumerRecord]] = []
         dead: list[_DeadLetter] = []
         for record in records:
             try:
-                good.append((SubmittedApplication.model_validate_json(record.value), record))
+                decoded.append((SubmittedApplication.model_validate_json(record.value), record))
             except (ValidationError, ValueError, TypeError) as exc:
                 dead.append(_DeadLetter(record, f"undecodable record: {_short(exc)}"))
 
         with self.pool.connection() as conn:
             jobs = {
                 row["id"]: row["organization_id"]
-                for row in conn.execute(
-                    "SELECT id, organization_id FROM jobs WHERE id = ANY(%s)",
-                    ([app.job_id for app, _ in good],),
-                )
+                for row in conn.execute(_JOBS_SQL, ([app.job_id for app, _ in decoded],))
             }
-            known = []
-            for app, record in good:
+            conn.commit()
+            known: list[tuple[SubmittedApplication, ConsumerRecord]] = []
+            for app, record in decoded:
                 if jobs.get(app.job_id) != app.organization_id:
                     dead.append(_DeadLetter(record, f"unknown job {app.job_id}"))
                 else:
-                    known.append(app)
-            params = [_params(app) for app in known]
-            with conn.transaction(), conn.cursor() as cur:
-                cur.executemany(_INDEX_SQL, params)
-                cur.executemany(_CANDIDATE_SQL, params)
-                cur.executemany(_APPLICATION_SQL, params)
-            result.upserted = len(known)
+                    known.append((app, record))
+            refused = store_rows(conn, [_params(app) for app, _ in known])
+            refused_at = {index for index, _ in refused}
+            for index, reason in refused:
+                dead.append(_DeadLetter(known[index][1], f"refused by the database: {reason}"))
+            stored = [app for i, (app, _) in enumerate(known) if i not in refused_at]
+            result.upserted = len(stored)
             to_parse = [
-                row["id"]
-                for row in conn.execute(_RECEIVED_SQL, ([a.application_id for a in known],))
+                str(row["id"])
+                for row in conn.execute(_RECEIVED_SQL, ([a.application_id for a in stored],))
             ]
-        for app_id in to_parse:
-            enqueue(self.broker, PARSE, PARSE_APPLICATION, str(app_id))
-        result.enqueued = len(to_parse)
+            conn.commit()
+        result.enqueued = _enqueue_parse(self.broker, to_parse)
         if dead:
             self._dead_letter(dead)
             result.dead_lettered = len(dead)
         return result
 
     def _dead_letter(self, dead: list[_DeadLetter]) -> None:
+        """Publish every dead letter and wait for all the acknowledgements (raises if any is
+        missing: the batch is then tried again)."""
+        futures = []
         for item in dead:
             envelope = {
                 "source_topic": item.record.topic,
@@ -202,15 +299,34 @@ class Bridge:
                 "value": (item.record.value or b"").decode("utf-8", errors="replace"),
                 "dead_lettered_at": time.time(),
             }
-            self.producer.send_sync(DEAD_LETTER, json.dumps(envelope).encode(), item.record.key)
+            futures.append(
+                self.producer.send_record(
+                    DEAD_LETTER, json.dumps(envelope).encode(), item.record.key
+                )
+            )
+        deadline = time.monotonic() + self.settings.produce_timeout_s
+        for item, future in zip(dead, futures, strict=True):
+            try:
+                future.get(timeout=max(0.1, deadline - time.monotonic()))
+            except KafkaError as exc:
+                raise ProduceError(f"dead letter not acknowledged: {exc}") from exc
             log.warning(
-                "record dead-lettered", extra={"offset": item.record.offset, "reason": item.reason}
+                "record dead-lettered",
+                extra={
+                    "partition": item.record.partition,
+                    "offset": item.record.offset,
+                    "reason": item.reason,
+                },
             )
 
+    def close_consumer(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                consumer.close(autocommit=False)
+
     def close(self) -> None:
-        if self.consumer is not None:
-            self.consumer.close(autocommit=False)
-            self.consumer = None
+        self.close_consumer()
         self.producer.close()
 
 
@@ -241,7 +357,8 @@ def _rewind(consumer: KafkaConsumer, records: Sequence[ConsumerRecord]) -> None:
         tp = TopicPartition(record.topic, record.partition)
         first[tp] = min(first.get(tp, record.offset), record.offset)
     for tp, offset in first.items():
-        consumer.seek(tp, offset)
+        with contextlib.suppress(Exception):  # not ours any more after a rebalance: fine
+            consumer.seek(tp, offset)
 
 
 def _short(exc: BaseException) -> str:

@@ -64,24 +64,43 @@ def replay(settings: Settings, partition: int, offset: int, producer: Producer) 
     """Produce the original record of one dead letter back to its source topic."""
     for letter in read_dead_letters(settings, limit=10_000):
         if letter.partition == partition and letter.offset == offset:
+            if not letter.source_topic:
+                return False  # not ours: nothing to replay it to
             producer.send_sync(
                 letter.source_topic,
                 letter.value.encode(),
-                letter.key.encode() if letter.key else None,
+                letter.key.encode("utf-8", "surrogateescape") if letter.key else None,
             )
             return True
     return False
 
 
 def _decode(record: Any) -> KafkaDeadLetter:
-    envelope = json.loads(record.value)
-    return KafkaDeadLetter(
-        partition=record.partition,
-        offset=record.offset,
-        source_topic=envelope.get("source_topic", ""),
-        source_partition=int(envelope.get("partition", -1)),
-        source_offset=int(envelope.get("offset", -1)),
-        reason=envelope.get("reason", ""),
-        value=envelope.get("value", ""),
-        key=record.key.decode() if record.key else None,
-    )
+    """One dead letter; never raises (a key that is not UTF-8 survives a replay unchanged, an
+    envelope that is not ours is listed as unreadable)."""
+    key = record.key.decode("utf-8", "surrogateescape") if record.key else None
+    try:
+        envelope = json.loads(record.value)
+        if not isinstance(envelope, dict):
+            raise ValueError("not an object")
+        return KafkaDeadLetter(
+            partition=record.partition,
+            offset=record.offset,
+            source_topic=str(envelope.get("source_topic", "")),
+            source_partition=int(envelope.get("partition", -1)),
+            source_offset=int(envelope.get("offset", -1)),
+            reason=str(envelope.get("reason", "")),
+            value=str(envelope.get("value", "")),
+            key=key,
+        )
+    except (ValueError, TypeError):
+        return KafkaDeadLetter(
+            partition=record.partition,
+            offset=record.offset,
+            source_topic="",
+            source_partition=-1,
+            source_offset=-1,
+            reason="unreadable dead letter (not a PVARA envelope)",
+            value=(record.value or b"").decode("utf-8", "replace"),
+            key=key,
+        )

@@ -355,6 +355,8 @@ def _child_main(
         conn.send(outcome)
     except MemoryError:
         conn.send(("error", "memory_limit", "parsing needed more memory than allowed"))
+    except BrokenPipeError:
+        return  # the worker that asked was killed: nobody to answer (and no stray traceback)
     conn.close()
 
 

@@ -30,6 +30,7 @@ class KafkaProbe:
                         client_id="pvara-probe",
                         request_timeout_ms=self._timeout_ms,
                         bootstrap_timeout_ms=self._timeout_ms,
+                        reconnect_backoff_max_ms=1000,
                     )
                 self._admin.describe_cluster()
                 return True

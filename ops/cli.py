@@ -106,6 +106,22 @@ def _workers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from core.queue import POOLS
+    from ops.platform import run_platform
+
+    if not args.no_services:
+        code = _services(argparse.Namespace(action="up", json=False), settings)
+        if code != 0:
+            return code
+        code = _migrate(argparse.Namespace(no_topics=False), settings)
+        if code != 0:
+            return code
+    pools = [p.strip() for p in args.pools.split(",")] if args.pools else list(POOLS)
+    run_platform(settings, port=args.port, pools=pools, threads=args.threads)
+    return 0
+
+
 def _pools(args: argparse.Namespace, settings: Settings) -> int:
     import redis
 
@@ -318,6 +334,21 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--group", help="supervisor group (default: PVARA_WORKER_GROUP)")
     workers.set_defaults(handler=_workers)
 
+    up = sub.add_parser(
+        "up",
+        help="the whole local platform, supervised: API, bridge, scheduler and every pool"
+        " (restarted when they exit or hang)",
+    )
+    up.add_argument("--port", type=int, help="API port (default: PVARA_API_PORT)")
+    up.add_argument("--pools", help="comma-separated pools to run (default: all)")
+    up.add_argument("--threads", type=int, help="threads per pool process")
+    up.add_argument(
+        "--no-services",
+        action="store_true",
+        help="do not start the local PostgreSQL/Redis/Kafka nor migrate first",
+    )
+    up.set_defaults(handler=_up)
+
     pools = sub.add_parser("pools", help="list pools, or `pools scale parse=4 score=2`")
     pools.add_argument("action", nargs="?", choices=["list", "scale"], default="list")
     pools.add_argument("changes", nargs="*", help="POOL=COUNT (with scale)")
@@ -395,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ops.lifecycle import die_with_supervisor
+
+    die_with_supervisor()  # started by `pvara up` or `pvara workers`: end with it
     args = build_parser().parse_args(argv)
     settings = get_settings()
     configure_logging(args.log_level or settings.log_level)

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import threading
 
 from core.db import create_pool
+from core.liveness import liveness
 from core.queue import POOLS, create_broker
 from core.settings import Settings
 from ingest.bridge import Bridge
 from ingest.outbox_relay import OutboxRelay
 from ingest.producer import Producer
-from ingest.topics import ensure_topics
+from ingest.topics import ensure_topics_when_up
 
 
 def run_bridge(settings: Settings) -> None:
-    """Run the bridge and the outbox relay until SIGTERM/SIGINT."""
-    ensure_topics(settings)
+    """Run the bridge and the outbox relay until SIGTERM/SIGINT. Starts while Kafka or
+    PostgreSQL is still down (both are waited for, with backoff)."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    pool = create_pool(settings, name="bridge", max_size=4)
+    waiting = liveness(settings, "bridge")
+    if not ensure_topics_when_up(settings, stop, lambda: waiting.progress("consumer")):
+        return
+    pool = create_pool(settings, name="bridge", max_size=4, wait=False)
     broker = create_broker(settings)
     producer = Producer(settings, client_id="pvara-bridge")
     relay = OutboxRelay(settings, pool, broker, producer)
@@ -47,9 +50,10 @@ def worker_argv(
     unknown = set(queues) - set(POOLS)
     if unknown:
         raise SystemExit(f"unknown pool {', '.join(sorted(unknown))}; pools: {', '.join(POOLS)}")
-    dramatiq_bin = shutil.which("dramatiq", path=os.path.dirname(sys.executable)) or "dramatiq"
     return [
-        dramatiq_bin,
+        sys.executable,
+        "-m",
+        "ops.pool_process",
         "tasks.workers",
         "--processes",
         str(processes or settings.worker_processes),

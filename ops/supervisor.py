@@ -7,6 +7,13 @@ stops surplus ones, newest first, with SIGTERM: Dramatiq then finishes the messa
 puts prefetched ones back on the queue. A process still running after
 ``supervisor_stop_timeout_s`` is killed; its unacknowledged messages return to the queue once
 its broker heartbeat expires (``queue_heartbeat_timeout_ms``).
+
+A pool process that exits (a killed main process, or one whose worker process died) is
+restarted at the next pass, and what it left in its process group is ended
+(:class:`ops.lifecycle.Leftovers`): no orphan worker keeps consuming beside the new one. A
+process whose liveness file went stale (its consumers stopped turning, or a message hangs far
+past its time limit) is killed and restarted. While Redis is down the last desired counts
+are kept, so dead processes are still restarted. The pool processes die with the supervisor.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,12 +30,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
-from core.queue import POOLS
+from core.liveness import age_s
+from core.queue import POOLS, redis_client
 from core.settings import Settings
 from ops import pools as pool_state
+from ops.lifecycle import Leftovers, supervised_env
 from ops.runners import worker_argv
 
 log = logging.getLogger(__name__)
@@ -38,6 +49,7 @@ class _Process:
     pool: str
     proc: subprocess.Popen[bytes]
     started: float
+    liveness_file: Path
     stopping_since: float | None = None
 
     @property
@@ -79,14 +91,28 @@ class Supervisor:
         self.settings = settings
         self.pools = tuple(pools)
         self.threads = threads or settings.worker_threads
-        self.client = client or redis.Redis.from_url(settings.effective_redis_url)
+        self.client = client or redis_client(settings)
         self.running: dict[str, list[_Process]] = {pool: [] for pool in self.pools}
         self.stopping: list[_Process] = []
         self.key = f"pvara:supervisors:{settings.worker_group}:{socket.gethostname()}:{os.getpid()}"
+        self.leftovers = Leftovers(grace_s=settings.supervisor_stop_timeout_s)
+        self.restarts = 0
+        self._want: dict[str, int] | None = None
+        self._started = 0
+
+    def _desired(self) -> dict[str, int]:
+        """The desired counts from Redis, or the last ones read while Redis is down."""
+        try:
+            self._want = pool_state.desired(self.client, self.settings)
+        except redis.RedisError as exc:
+            if self._want is None:
+                self._want = {pool: self.settings.worker_processes for pool in POOLS}
+            log.warning("desired pool sizes unreadable; keeping the last ones: %s", exc)
+        return self._want
 
     def reconcile(self) -> dict[str, int]:
         """One pass: reap, start, stop. Returns the processes now running per pool."""
-        want = pool_state.desired(self.client, self.settings)
+        want = self._desired()
         for pool in self.pools:
             procs = self.running[pool]
             for dead in [p for p in procs if not p.alive()]:
@@ -95,6 +121,16 @@ class Supervisor:
                     extra={"pool": pool, "pid": dead.pid, "returncode": dead.proc.returncode},
                 )
                 procs.remove(dead)
+                self._forget(dead)
+            for wedged in [p for p in procs if self._wedged(p)]:
+                log.warning(
+                    "pool process wedged (stale liveness file); restarting",
+                    extra={"pool": pool, "pid": wedged.pid},
+                )
+                procs.remove(wedged)
+                wedged.kill()
+                wedged.proc.wait(10)
+                self._forget(wedged)
             while len(procs) < want[pool]:
                 procs.append(self._start(pool))
             while len(procs) > want[pool]:
@@ -102,9 +138,25 @@ class Supervisor:
                 procs.remove(victim)
                 self._stop(victim)
         self._reap_stopping()
+        self.leftovers.reap()
         counts = {pool: len(procs) for pool, procs in self.running.items()}
-        self._report(counts)
+        with contextlib.suppress(redis.RedisError):
+            self._report(counts)
         return counts
+
+    def _forget(self, proc: _Process) -> None:
+        """An exited (or killed) process: end what it left behind, drop its liveness folder."""
+        self.leftovers.end(proc.pid)
+        self.restarts += 1
+        shutil.rmtree(proc.liveness_file.parent, ignore_errors=True)
+
+    def _wedged(self, proc: _Process) -> bool:
+        """Alive, started long enough ago, and its liveness file is stale or missing."""
+        timeout = self.settings.liveness_timeout_s
+        if time.monotonic() - proc.started < 2 * timeout:
+            return False  # still importing and connecting
+        age = age_s(proc.liveness_file)
+        return age is None or age > timeout
 
     def run(self, stop: threading.Event) -> None:
         """Reconcile until ``stop`` is set, then stop every process gracefully."""
@@ -116,8 +168,8 @@ class Supervisor:
             while not stop.is_set():
                 try:
                     self.reconcile()
-                except redis.RedisError as exc:
-                    log.warning("supervisor cannot reach Redis: %s", exc)
+                except Exception:
+                    log.exception("supervisor pass failed")
                 stop.wait(self.settings.supervisor_reconcile_s)
         finally:
             self.shutdown()
@@ -136,15 +188,24 @@ class Supervisor:
             proc.kill()
             proc.proc.wait(5)
         self.stopping.clear()
+        self.leftovers.finish(5)
         with contextlib.suppress(redis.RedisError):
             self.client.delete(self.key)
 
     def _start(self, pool: str) -> _Process:
         argv = worker_argv(self.settings, pool, 1, self.threads)
-        env = {**os.environ, "PVARA_WORKER_GROUP": self.settings.worker_group}
+        self._started += 1
+        live_dir = self.settings.effective_liveness_dir / f"{pool}-{os.getpid()}-{self._started}"
+        env = supervised_env(
+            {
+                **os.environ,
+                "PVARA_WORKER_GROUP": self.settings.worker_group,
+                "PVARA_LIVENESS_DIR": str(live_dir),
+            }
+        )
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         log.info("pool process started", extra={"pool": pool, "pid": proc.pid})
-        return _Process(pool, proc, time.monotonic())
+        return _Process(pool, proc, time.monotonic(), live_dir / "worker")
 
     def _stop(self, proc: _Process) -> None:
         log.info("pool process stopping", extra={"pool": proc.pool, "pid": proc.pid})

@@ -21,6 +21,8 @@ from psycopg_pool import ConnectionPool
 
 from core import offers as core_offers
 from core.db import PARTITIONED_TABLES, ensure_partitions
+from core.deadletters import DeadLetter, list_dead
+from core.deadletters import delete as delete_dead
 from core.domain import ApplicationStatus as S
 from core.queue import PARSE, PARSE_APPLICATION, SCORE, SCORE_APPLICATION, enqueue
 from core.settings import Settings
@@ -131,13 +133,27 @@ SELECT id::text AS id, status FROM applications
 """
 
 
+#: The stage an actor's dead letter belongs to: the status its application waits in.
+_STAGE_OF_ACTOR = {PARSE_APPLICATION: S.RECEIVED.value, SCORE_APPLICATION: S.SCREENING.value}
+
+
+def _dead_lettered(ctx: JobContext) -> dict[str, list[DeadLetter]]:
+    """Dead-lettered parse and score messages, by application id."""
+    found: dict[str, list[DeadLetter]] = {}
+    for letter in list_dead(ctx.redis, (PARSE, SCORE)):
+        if letter.actor in _STAGE_OF_ACTOR and letter.args and isinstance(letter.args[0], str):
+            found.setdefault(letter.args[0], []).append(letter)
+    return found
+
+
 def resend_stuck(ctx: JobContext) -> list[str]:
     """Enqueue again applications stuck in ``received`` (→ parse) or ``screening`` (→ score).
 
-    PostgreSQL is the source of truth; a message lost in Redis (crash before an fsync) leaves
-    its application in one of these states. Each application is re-enqueued at most once per
-    ``sweeper_stuck_after_s`` (a Redis marker), and the actors are idempotent. Returns the ids
-    enqueued.
+    PostgreSQL is the source of truth; a message lost in Redis (crash before an fsync, a
+    worker killed) leaves its application in one of these states. Each application is
+    re-enqueued at most once per ``sweeper_stuck_after_s`` (a Redis marker), and the actors
+    are idempotent. One whose message of that stage sits in a dead-letter queue (it failed
+    every retry: a person must look) is left alone. Returns the ids enqueued.
     """
     after = ctx.settings.sweeper_stuck_after_s
     with ctx.pool.connection() as conn:
@@ -146,9 +162,12 @@ def resend_stuck(ctx: JobContext) -> list[str]:
             .execute(_STUCK_SQL, ([S.RECEIVED.value, S.SCREENING.value], after, _SWEEP_BATCH))
             .fetchall()
         )
+    dead = _dead_lettered(ctx) if rows else {}
     sent = []
     for row in rows:
         app_id, status = str(row["id"]), str(row["status"])
+        if any(_STAGE_OF_ACTOR[d.actor] == status for d in dead.get(app_id, [])):
+            continue
         if not ctx.redis.set(f"pvara:swept:{app_id}", status, nx=True, ex=max(after, 1)):
             continue
         if status == S.RECEIVED:
@@ -165,6 +184,31 @@ def sweep_stuck(ctx: JobContext) -> dict[str, Any]:
     if sent:
         log.warning("stuck applications enqueued again", extra={"count": len(sent)})
     return {"enqueued": len(sent)}
+
+
+_STATUSES_SQL = """
+SELECT id::text AS id, status FROM applications WHERE id = ANY(%s::uuid[])
+"""
+
+
+def clean_dead_letters(ctx: JobContext) -> dict[str, Any]:
+    """Delete the dead-lettered parse/score messages whose application has since moved past
+    that stage (the sweeper or a replay got it through): they no longer need anyone."""
+    dead = _dead_lettered(ctx)
+    if not dead:
+        return {"deleted": 0}
+    with ctx.pool.connection() as conn:
+        rows = conn.cursor(row_factory=dict_row).execute(_STATUSES_SQL, (list(dead),))
+        statuses = {str(row["id"]): str(row["status"]) for row in rows}
+    deleted = 0
+    for app_id, letters in dead.items():
+        status = statuses.get(app_id)
+        for letter in letters:
+            if status is not None and status != _STAGE_OF_ACTOR[letter.actor]:
+                deleted += delete_dead(ctx.redis, letter.queue, letter.message_id)
+    if deleted:
+        log.info("dead letters of applications that got through deleted", extra={"n": deleted})
+    return {"deleted": deleted}
 
 
 def expire_offers(ctx: JobContext) -> dict[str, Any]:
@@ -218,9 +262,15 @@ JOBS: tuple[Job, ...] = (
     ),
     Job(
         "sweep_stuck",
-        "*/5 * * * *",
+        "* * * * *",
         sweep_stuck,
-        "re-enqueue applications stuck in received/screening (every 5 minutes)",
+        "re-enqueue applications stuck in received/screening (every minute)",
+    ),
+    Job(
+        "clean_dead_letters",
+        "*/5 * * * *",
+        clean_dead_letters,
+        "delete dead-lettered parse/score messages whose application got through",
     ),
     Job(
         "sweep_resume_files",

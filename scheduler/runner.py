@@ -5,6 +5,10 @@ it by inserting ``(job, scheduled_for)`` into ``scheduler_runs``; only the proce
 succeeded runs the job. The unique key makes a double run impossible even if two processes
 believed they led at once. A new leader catches up the latest missed occurrence of each job
 (not every one it missed).
+
+The loop survives its dependencies: a PostgreSQL or Redis outage costs the ticks it lasts
+(logged, retried with backoff), never the process; leadership is taken again once the
+database is back. Each turn of the loop refreshes the scheduler's liveness file.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from core.db import create_pool
+from core.liveness import liveness
 from core.logs import request_id_var
-from core.queue import create_broker
+from core.outages import describe
+from core.queue import create_broker, redis_client
 from core.settings import Settings
 from scheduler.jobs import JOBS, Job, JobContext
 from scheduler.leader import LeaderLock, lock_key
@@ -85,11 +91,11 @@ class Scheduler:
 
     def _context(self) -> JobContext:
         if self._pool is None:
-            self._pool = create_pool(self.settings, name="scheduler", max_size=3)
+            self._pool = create_pool(self.settings, name="scheduler", max_size=3, wait=False)
         if self._broker is None:
             self._broker = create_broker(self.settings)
         if self._redis is None:
-            self._redis = redis.Redis.from_url(self.settings.effective_redis_url)
+            self._redis = redis_client(self.settings)
         return JobContext(self.settings, self._pool, self._broker, self._redis)
 
     def claim(self, job: Job, scheduled_for: datetime) -> int | None:
@@ -157,17 +163,33 @@ class Scheduler:
             extra={"runner": self.runner, "jobs": {j.name: j.cron for j in self.jobs}},
         )
         leading = False
+        failures = 0
+        alive = liveness(self.settings, "scheduler")
         try:
             while not stop.is_set():
-                held = self.lock.try_acquire()
-                if held != leading:
-                    leading = held
-                    log.info(
-                        "scheduler leadership " + ("acquired" if held else "lost"),
-                        extra={"runner": self.runner},
+                alive.progress("tick")
+                try:
+                    held = self.lock.try_acquire()
+                    if held != leading:
+                        leading = held
+                        log.info(
+                            "scheduler leadership " + ("acquired" if held else "lost"),
+                            extra={"runner": self.runner},
+                        )
+                    if held:
+                        self.run_due()
+                    failures = 0
+                except Exception as exc:
+                    # A dependency went away mid-tick (a dead pooled connection is replaced
+                    # by the pool's check; a restart in progress fails until it is over).
+                    failures += 1
+                    delay = min(10.0, self.settings.scheduler_poll_s * 2**failures)
+                    log.warning(
+                        "scheduler tick failed; retrying",
+                        extra={"error": describe(exc), "retry_in_s": delay},
                     )
-                if held:
-                    self.run_due()
+                    stop.wait(delay)
+                    continue
                 stop.wait(self.settings.scheduler_poll_s)
         finally:
             self.lock.release()

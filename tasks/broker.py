@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.middleware import Retries, default_middleware
 
 from core.queue import create_broker
 from core.settings import get_settings
-from tasks.middleware import PoolStats
+from tasks.middleware import DieWithParent, OutageRetries, PoolStats
 
-broker = create_broker(get_settings())
-broker.add_middleware(PoolStats(get_settings()))
+_settings = get_settings()
+broker = create_broker(
+    _settings,
+    # Dramatiq's defaults, with retries that do not count outages.
+    middleware=[OutageRetries(_settings) if m is Retries else m() for m in default_middleware],
+)
+broker.add_middleware(PoolStats(_settings))
+broker.add_middleware(DieWithParent())
 dramatiq.set_broker(broker)

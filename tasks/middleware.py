@@ -1,4 +1,5 @@
-"""Dramatiq middleware: pool statistics and worker heartbeats in Redis, log context.
+"""Dramatiq middleware: pool statistics and worker heartbeats in Redis, log context, retries
+that do not count outages, and worker processes that die with their parent.
 
 What a worker records (read by ``ops.pools`` and ``ops.metrics`` at scrape time, so the API
 process can show every pool's numbers without talking to the workers):
@@ -15,10 +16,15 @@ second instead of one per message.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
+import multiprocessing
 import os
+import random
+import signal
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -29,9 +35,11 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, Retries
 
+from core.liveness import liveness
 from core.logs import application_id_var, configure_logging
+from core.outages import describe, is_outage
 from core.queue import POOLS
 from core.settings import Settings
 
@@ -100,10 +108,23 @@ class PoolStats(Middleware):
         self._thread: threading.Thread | None = None
         self._worker_key = ""
         self._heartbeat: dict[str, Any] = {}
+        self._running: dict[int, tuple[float, float]] = {}  # thread → (started, limit s)
 
     # --- process and worker lifecycle ---------------------------------------------------------
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         configure_logging(self._settings.log_level)
+        liveness(self._settings, "worker").add_check(self.overdue)
+
+    def overdue(self) -> str | None:
+        """Why this worker is wedged: a message still running well past its time limit
+        (Dramatiq's TimeLimit cannot interrupt a thread blocked in C), or None."""
+        now = time.monotonic()
+        with self._lock:
+            running = list(self._running.values())
+        for started, limit_s in running:
+            if now - started > limit_s + self._settings.liveness_timeout_s:
+                return f"a message has been running for {now - started:.0f} s"
+        return None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         whitelist = getattr(worker, "consumer_whitelist", None)
@@ -136,6 +157,11 @@ class PoolStats(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._local.started = time.perf_counter()
         self._local.token = application_id_var.set(_application_id(message))
+        limit_ms = message.options.get("time_limit") or _actor_option(
+            broker, message.actor_name, "time_limit", 600_000
+        )
+        with self._lock:
+            self._running[threading.get_ident()] = (time.monotonic(), float(limit_ms) / 1000)
 
     def after_process_message(
         self,
@@ -147,6 +173,8 @@ class PoolStats(Middleware):
     ) -> None:
         started = getattr(self._local, "started", None)
         duration = time.perf_counter() - started if started is not None else 0.0
+        with self._lock:
+            self._running.pop(threading.get_ident(), None)
         self.record(
             message.queue_name,
             message.actor_name,
@@ -250,6 +278,95 @@ class PoolStats(Middleware):
                 log.warning("worker statistics not flushed: %s", exc)
             if self._stop.wait(self._settings.worker_heartbeat_s):
                 return
+
+
+class OutageRetries(Retries):
+    """Dramatiq's retries, except that a failure caused by an outage (PostgreSQL, Redis or
+    Kafka unreachable: :func:`core.outages.is_outage`) is not counted towards the message's
+    ``max_retries``: the message runs again after a short backoff (``outage_retry_*``), as
+    often as needed for up to ``outage_retry_limit_s``. A database restart therefore costs no
+    retries and sends nothing to the dead-letter queue."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self._settings = settings
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None or not is_outage(exception):
+            message.options.pop("outage_since_ms", None)
+            message.options.pop("outage_retries", None)
+            super().after_process_message(  # type: ignore[no-untyped-call]
+                broker, message, result=result, exception=exception
+            )
+            return
+        now_ms = int(time.time() * 1000)
+        since_ms = message.options.setdefault("outage_since_ms", now_ms)
+        if now_ms - since_ms > self._settings.outage_retry_limit_s * 1000:
+            super().after_process_message(  # type: ignore[no-untyped-call]
+                broker, message, result=result, exception=exception
+            )
+            return
+        attempt = int(message.options.get("outage_retries", 0))
+        message.options["outage_retries"] = attempt + 1
+        message.options["traceback"] = traceback.format_exc(limit=30)
+        backoff = min(
+            self._settings.outage_retry_max_backoff_ms,
+            self._settings.outage_retry_min_backoff_ms * 2 ** min(attempt, 16),
+        )
+        delay = int(backoff * random.uniform(0.5, 1.0))
+        log.warning(
+            "message failed on an outage; retrying without counting it",
+            extra={
+                "actor": message.actor_name,
+                "message_id": message.message_id,
+                "error": describe(exception),
+                "retry_in_ms": delay,
+                "outage_retries": attempt + 1,
+            },
+        )
+        try:
+            broker.enqueue(message, delay=delay)  # type: ignore[arg-type]
+        except redis.RedisError:
+            # Redis itself is the outage: the message stays unacknowledged, and PostgreSQL's
+            # status brings its application back through the sweeper.
+            log.warning(
+                "message not put back while Redis is down",
+                extra={"actor": message.actor_name, "message_id": message.message_id},
+            )
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+class DieWithParent(Middleware):
+    """Ends a worker process (SIGTERM: it stops consuming and finishes what it holds) when
+    Dramatiq's main process dies, even by SIGKILL, so no orphan keeps consuming beside a
+    restarted pool (Linux ``PR_SET_PDEATHSIG``)."""
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        parent = multiprocessing.parent_process()
+        if parent is None or not sys.platform.startswith("linux"):
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            log.warning("could not ask to die with the parent process")
+            return
+        if os.getppid() != parent.pid:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _actor_option(broker: dramatiq.Broker, actor_name: str, name: str, default: Any) -> Any:
+    try:
+        return broker.get_actor(actor_name).options.get(name, default)
+    except Exception:
+        return default
 
 
 def _error_line(exception: BaseException) -> str:

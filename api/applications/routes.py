@@ -52,13 +52,15 @@ class ApplicationsController(Controller):
         responses=problems(
             {
                 400: "malformed_json: the body is not a JSON object; malformed_form;"
-                " json_too_deep, number_too_large",
+                " json_too_deep, number_too_large; invalid_value: a field holds what cannot be"
+                " stored (NUL, a lone surrogate, too long)",
                 404: "job_not_found",
                 409: "job_closed",
                 413: "file_too_large, payload_too_large",
                 415: "unsupported_media_type: of the body or of the résumé",
                 422: "validation_failed, resume_missing, resume_empty",
-                503: "queue_unavailable: nothing was accepted; see Retry-After",
+                503: "queue_unavailable, service_unavailable: nothing was accepted;"
+                " see Retry-After",
             }
         ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -21,14 +21,27 @@ CandidateEmail = Annotated[
 ]
 
 
+#: The longest value each submission field may hold, in characters (what the columns and
+#: their indexes are sized for); longer is refused at the ingress as ``invalid_value``.
+MAX_CHARS = {
+    "candidate_cnic": 20,
+    "candidate_name": 200,
+    "candidate_email": 254,
+    "phone": 32,
+    "resume_text": 200_000,
+}
+
+
 class ApplicationIn(Input):
     """A candidate's submission (JSON body, or the fields of a multipart form)."""
 
+    storage_limits: ClassVar[dict[str, int]] = MAX_CHARS
+
     candidate_cnic: Cnic
-    candidate_name: Annotated[str, Field(min_length=1, max_length=200)]
+    candidate_name: Annotated[str, Field(min_length=1, max_length=MAX_CHARS["candidate_name"])]
     candidate_email: CandidateEmail
-    phone: Annotated[str | None, Field(max_length=32)] = None
-    resume_text: Annotated[str | None, Field(max_length=200_000)] = None
+    phone: Annotated[str | None, Field(max_length=MAX_CHARS["phone"])] = None
+    resume_text: Annotated[str | None, Field(max_length=MAX_CHARS["resume_text"])] = None
 
     @field_validator("candidate_cnic")
     @classmethod
@@ -44,7 +57,7 @@ class ApplicationIn(Input):
 class ApplicationJson(ApplicationIn):
     """The JSON form of a submission: the résumé is its text."""
 
-    resume_text: Annotated[str, Field(min_length=1, max_length=200_000)]
+    resume_text: Annotated[str, Field(min_length=1, max_length=MAX_CHARS["resume_text"])]
 
 
 class ApplicationForm(ApplicationIn):

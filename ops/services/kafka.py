@@ -124,6 +124,7 @@ class KafkaService(Service):
         if not (data / "meta.properties").exists():
             cluster_id = self._run_tool(java, classpath, ["random-uuid"]).strip()
             self._run_tool(java, classpath, ["format", "-t", cluster_id, "-c", str(config)])
+        proc: subprocess.Popen[bytes] | None = None
         if self.pid() is None:
             out = (self.dir / "kafka.out").open("ab")
             heap = self.settings.kafka_heap
@@ -149,12 +150,18 @@ class KafkaService(Service):
                 cwd=self.dir,
             )
             (self.dir / "kafka.pid").write_text(str(proc.pid))
-        if not wait_until(lambda: self.answers() or self.pid() is None, 90, interval_s=0.5):
+
+        def exited() -> bool:
+            # The process we started, not /proc/<pid>/cmdline: the java launcher may exec
+            # itself again, and while it does the command line reads empty.
+            return proc.poll() is not None if proc is not None else self.pid() is None
+
+        if not wait_until(lambda: self.answers() or exited(), 90, interval_s=0.5):
             raise ServiceError(
                 f"kafka: the broker did not answer on {self.address} in 90 s. "
                 f"See {self.dir / 'logs'} and {self.dir / 'kafka.out'}."
             )
-        if self.pid() is None:
+        if exited():
             tail = (self.dir / "kafka.out").read_text(errors="replace")[-2000:]
             raise ServiceError(f"kafka: the broker exited during start-up.\n{tail}")
 

@@ -61,3 +61,30 @@ def test_login_attempts_are_limited_per_ip(services_up: Settings, org_a: Org) ->
         limited = client.post("/api/v1/auth/login", headers=headers, json=body)
     assert first == [401, 401]
     problem(limited, 429, "rate_limited")
+
+
+def test_redis_down_is_503_with_retry_after_and_back_to_normal_once_it_restarts(
+    services_up: Settings,
+) -> None:
+    from ops.sandbox import Sandbox
+
+    with Sandbox(services_up) as sandbox:
+        sandbox.up("redis")
+        settings = services_up.model_copy(
+            update={"redis_url": sandbox.settings.local_redis_url, "trusted_proxies": "testclient"}
+        )
+        headers = _address()
+        status_of = f"/api/v1/applications/{uuid.uuid4()}"
+        with TestClient(app=create_app(settings)) as client:
+            before = client.get(status_of, headers=headers)
+            sandbox.kill("redis")
+            during = client.get(status_of, headers=headers)
+            live = client.get("/health/live", headers=headers)
+            sandbox.restart("redis")
+            after = client.get(status_of, headers=headers)
+    assert before.status_code == 404
+    body = problem(during, 503, "service_unavailable")
+    assert during.headers["retry-after"].isdigit()
+    assert "retry" in body["detail"].lower()
+    assert live.status_code == 503  # every route counts against the IP limit
+    assert after.status_code == 404

@@ -274,3 +274,59 @@ def test_request_id_is_echoed(client: TestClient) -> None:
 def test_problem_bodies_never_echo_personal_data(client: TestClient, org_job: OrgJob) -> None:
     response = client.post(_url(org_job), json={**_fields(), "candidate_email": "bad"})
     assert "ayesha" not in json.dumps(response.json()).lower()
+
+
+_UNSTORABLE = {
+    "nul": "Ayesha\x00Khan",
+    "lone-surrogate": "Ayesha\ud800Khan",
+}
+_TEXT_FIELDS = ("candidate_cnic", "candidate_name", "candidate_email", "phone", "resume_text")
+_TOO_LONG = {
+    "candidate_cnic": "3" * 21,
+    "candidate_name": "A" * 201,
+    "candidate_email": "a" * 250 + "@example.com",
+    "phone": "0" * 33,
+    "resume_text": "word " * 40_001,
+}
+
+
+@pytest.mark.parametrize("field", _TEXT_FIELDS)
+@pytest.mark.parametrize("kind", sorted(_UNSTORABLE))
+def test_a_value_postgresql_cannot_store_is_400_invalid_value_in_every_field(
+    client: TestClient, org_job: OrgJob, field: str, kind: str
+) -> None:
+    fields = _fields(**{"phone": "+92 300 1234567", field: _UNSTORABLE[kind]})
+    # Sent as JSON text with \u escapes: json.loads turns them into the characters.
+    body = json.dumps(fields).encode()
+    response = client.post(
+        _url(org_job), content=body, headers={"content-type": "application/json"}
+    )
+    problem = _problem(response, 400, "invalid_value")
+    assert [e["field"] for e in problem["errors"]] == [field]
+    assert "Ayesha" not in response.text  # the value is never echoed
+
+
+@pytest.mark.parametrize("field", _TEXT_FIELDS)
+def test_a_value_longer_than_its_field_is_400_invalid_value(
+    client: TestClient, org_job: OrgJob, field: str
+) -> None:
+    response = client.post(_url(org_job), json=_fields(**{field: _TOO_LONG[field]}))
+    problem = _problem(response, 400, "invalid_value")
+    assert [e["field"] for e in problem["errors"]] == [field]
+
+
+def test_a_nul_in_a_multipart_field_is_400_invalid_value(
+    client: TestClient, org_job: OrgJob
+) -> None:
+    fields = _fields(candidate_email="x\x00@example.com")
+    del fields["resume_text"]
+    response = client.post(
+        _url(org_job), data=fields, files={"resume": ("cv.txt", b"Python developer", "text/plain")}
+    )
+    problem = _problem(response, 400, "invalid_value")
+    assert [e["field"] for e in problem["errors"]] == ["candidate_email"]
+
+
+def test_values_at_their_limits_are_accepted(client: TestClient, org_job: OrgJob) -> None:
+    fields = _fields(candidate_name="A" * 200, phone="0" * 32, resume_text="é" * 200_000)
+    assert client.post(_url(org_job), json=fields).status_code == 202

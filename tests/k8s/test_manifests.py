@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -616,3 +617,43 @@ def test_production_raises_floors_ceilings_and_sizes(renders: dict[str, list[Doc
     assert grown > 0
     assert configmap(prod)["data"] != configmap(base)["data"]
     assert configmap(prod)["metadata"]["name"] != configmap(base)["metadata"]["name"]
+
+
+#: The liveness file each process role refreshes (core/liveness.py) under PVARA_LIVENESS_DIR.
+LIVENESS_FILES = {
+    "pvara-bridge": "/tmp/pvara/live/bridge",
+    "pvara-scheduler": "/tmp/pvara/live/scheduler",
+    **{f"pvara-worker-{pool}": "/tmp/pvara/live/worker" for pool in POOLS},
+}
+
+
+def test_processes_without_a_port_have_a_liveness_probe_on_their_liveness_file(
+    docs: list[Doc],
+) -> None:
+    config = (K8S / "base" / "config.env").read_text()
+    assert "PVARA_LIVENESS_DIR=/tmp/pvara/live" in config.splitlines()
+    found = deployments(docs)
+    for name, path in LIVENESS_FILES.items():
+        (container,) = containers(found[name], init=False)
+        liveness = " ".join(container["livenessProbe"]["exec"]["command"])
+        startup = " ".join(container["startupProbe"]["exec"]["command"])
+        assert path in liveness and path in startup, name
+
+
+def _probe_exit(command: list[str], path: Path) -> int:
+    argv = [part.replace("/tmp/pvara/live/", f"{path.parent}/") for part in command]
+    return subprocess.run(argv, capture_output=True, timeout=10).returncode
+
+
+def test_the_liveness_command_fails_on_a_stale_or_missing_file_and_passes_on_a_fresh_one(
+    docs: list[Doc], tmp_path: Path
+) -> None:
+    (bridge,) = containers(deployments(docs)["pvara-bridge"], init=False)
+    command = bridge["livenessProbe"]["exec"]["command"]
+    live = tmp_path / "bridge"
+    assert _probe_exit(command, live) != 0  # no file: the process never went round
+    live.touch()
+    assert _probe_exit(command, live) == 0
+    stale = time.time() - 120
+    os.utime(live, (stale, stale))
+    assert _probe_exit(command, live) != 0
