@@ -7,7 +7,9 @@ import dramatiq
 from core.queue import create_broker
 from core.settings import get_settings
 from tasks.middleware import PoolStats
+from tasks.sandbox import WarmSandbox
 
 broker = create_broker(get_settings())
 broker.add_middleware(PoolStats(get_settings()))
+broker.add_middleware(WarmSandbox())
 dramatiq.set_broker(broker)
