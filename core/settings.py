@@ -160,7 +160,9 @@ class Settings(BaseSettings):
         default=500, ge=1, description="Files a parser process handles before it is replaced."
     )
     api_workers: int = Field(
-        default=1, ge=1, description="uvicorn worker processes of `pvara api` (the API is stateless)."
+        default=1,
+        ge=1,
+        description="uvicorn worker processes of `pvara api` (the API is stateless).",
     )
 
     # --- auth, rate limits, caches (API) ---------------------------------------------------

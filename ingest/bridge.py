@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from core.db import Pool
 from core.domain import SubmittedApplication
 from core.events import APPLICATIONS_SUBMITTED, DEAD_LETTER
-from core.queue import PARSE, PARSE_APPLICATION, enqueue
+from core.queue import PARSE, PARSE_APPLICATION, PARSE_FIELDS, enqueue_many, handoff
 from core.settings import Settings
 from ingest.producer import Producer
 
@@ -61,8 +61,11 @@ SELECT i.id, i.organization_id, i.job_id,
 ON CONFLICT (id, created_at) DO NOTHING
 """
 
+# What parse needs goes along with each parse message (core.queue.PARSE_FIELDS).
 _RECEIVED_SQL = """
-SELECT a.id FROM application_index i
+SELECT a.id, a.created_at, a.job_id, a.status, a.pii_erased_at, a.resume_blob_key,
+       a.resume_media_type, a.resume_text
+  FROM application_index i
   JOIN applications a ON a.id = i.id AND a.created_at = i.created_at
  WHERE i.id = ANY(%s) AND a.status = 'received'
 """
@@ -80,6 +83,17 @@ class BatchResult:
 class _DeadLetter:
     record: ConsumerRecord
     reason: str
+
+
+def _enqueue_parse(broker: dramatiq.Broker, rows: Sequence[dict[str, Any]]) -> int:
+    """Hand the applications to the ``parse`` pool, with what parse needs of each row, in one
+    Redis round trip (the one place the bridge enqueues)."""
+    return enqueue_many(
+        broker,
+        PARSE,
+        PARSE_APPLICATION,
+        ((str(row["id"]), handoff(row, PARSE_FIELDS)) for row in rows),
+    )
 
 
 class Bridge:
@@ -176,13 +190,8 @@ class Bridge:
                 cur.executemany(_CANDIDATE_SQL, params)
                 cur.executemany(_APPLICATION_SQL, params)
             result.upserted = len(known)
-            to_parse = [
-                row["id"]
-                for row in conn.execute(_RECEIVED_SQL, ([a.application_id for a in known],))
-            ]
-        for app_id in to_parse:
-            enqueue(self.broker, PARSE, PARSE_APPLICATION, str(app_id))
-        result.enqueued = len(to_parse)
+            to_parse = conn.execute(_RECEIVED_SQL, ([a.application_id for a in known],)).fetchall()
+        result.enqueued = _enqueue_parse(self.broker, to_parse)
         if dead:
             self._dead_letter(dead)
             result.dead_lettered = len(dead)
