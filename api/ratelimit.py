@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.asyncio.client import Pipeline
 
 from api.errors import ProblemError
 
@@ -29,15 +31,38 @@ def user_limit_key(user_id: uuid.UUID) -> tuple[str, int]:
     return window_key("user", str(user_id))
 
 
-async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str) -> None:
-    """Count one request of ``who``; raise 429 ``rate_limited`` once over ``limit``/minute."""
-    if limit <= 0:
-        return
+#: A route whose ``opt`` sets this counts its per-IP limit itself, with :class:`DeferredHit`.
+IP_LIMIT_IN_HANDLER = "ip_limit_in_handler"
+_IP_WHAT = "requests from this address"
+
+
+async def hit(
+    redis: aioredis.Redis,
+    kind: str,
+    who: str,
+    limit: int,
+    what: str,
+    *,
+    also: Callable[[Pipeline], object] | None = None,
+) -> list[Any]:
+    """Count one request of ``who``; raise 429 ``rate_limited`` once over ``limit``/minute.
+
+    ``also`` queues the caller's own commands into the same pipeline (one round trip in all);
+    their results are returned.
+    """
+    if limit <= 0 and also is None:
+        return []
     key, left = window_key(kind, who)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, left + 1, nx=True)
-        count, _ = await pipe.execute()
+        if limit > 0:
+            pipe.incr(key)
+            pipe.expire(key, left + 1, nx=True)
+        if also is not None:
+            also(pipe)
+        results: list[Any] = await pipe.execute()
+    if limit <= 0:
+        return results
+    count, _, *extra = results
     if int(count) > limit:
         raise ProblemError(
             429,
@@ -45,6 +70,29 @@ async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str)
             f"More than {limit} {what} per minute; retry later.",
             headers={"Retry-After": str(left)},
         )
+    return extra
+
+
+class DeferredHit:
+    """The per-IP count of a route that makes it in one pipeline with its own first Redis
+    reads (the submission: its resubmission marker). A request that ends before (bad input,
+    an unknown job) is counted on the way out by :meth:`settle`, so each request counts once.
+    """
+
+    def __init__(self, redis: aioredis.Redis, who: str, limit: int) -> None:
+        self.redis, self.who, self.limit = redis, who, limit
+        self.counted = False
+
+    async def count(self, also: Callable[[Pipeline], object]) -> list[Any]:
+        """Count the request and run ``also``'s commands in the same round trip."""
+        self.counted = True
+        return await hit(self.redis, "ip", self.who, self.limit, _IP_WHAT, also=also)
+
+    async def settle(self) -> None:
+        """Count the request if :meth:`count` was not reached."""
+        if not self.counted:
+            self.counted = True
+            await hit(self.redis, "ip", self.who, self.limit, _IP_WHAT)
 
 
 def client_ip(scope: Scope, trusted: frozenset[str]) -> str:
@@ -69,7 +117,9 @@ class IpRateLimitMiddleware(ASGIMiddleware):
         app = Litestar.from_scope(scope)
         security: Any = app.state.security
         limit = security.settings.rate_limit_ip_per_min
-        if limit:
+        handler = scope.get("route_handler")
+        deferred = handler is not None and handler.opt.get(IP_LIMIT_IN_HANDLER)
+        if limit and not deferred:
             ip = client_ip(scope, security.trusted_proxies)
-            await hit(app.state.api.redis, "ip", ip, limit, "requests from this address")
+            await hit(app.state.api.redis, "ip", ip, limit, _IP_WHAT)
         await next_app(scope, receive, send)

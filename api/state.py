@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,17 +12,13 @@ import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from api.job_cache import JobCache, JobInfo
 from core.settings import Settings
 from ingest.blobs import BlobStore, LocalBlobStore
 from ingest.probe import KafkaProbe
 from ingest.producer import Producer
 
-
-@dataclass(frozen=True)
-class JobInfo:
-    id: uuid.UUID
-    organization_id: uuid.UUID
-    status: str
+__all__ = ["ApiState", "JobInfo"]
 
 
 @dataclass
@@ -34,8 +31,8 @@ class ApiState:
     producer: Producer
     blobs: BlobStore
     kafka_probe: KafkaProbe
-    job_cache_ttl_s: float = 2.0
-    _jobs: dict[uuid.UUID, tuple[float, JobInfo | None]] = field(default_factory=dict)
+    jobs: JobCache = field(default_factory=lambda: JobCache(60.0))
+    _listener: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings, producer: Producer | None = None) -> ApiState:
@@ -48,34 +45,37 @@ class ApiState:
             open=False,
         )
         await pool.open(wait=False)
-        return cls(
+        state = cls(
             settings=settings,
             db=pool,
             redis=aioredis.Redis.from_url(settings.effective_redis_url),
             producer=producer or Producer(settings, client_id="pvara-api"),
             blobs=LocalBlobStore(settings.effective_blob_dir),
             kafka_probe=KafkaProbe(settings),
+            jobs=JobCache(settings.submission_job_cache_ttl_s),
         )
+        state._listener = asyncio.create_task(state.jobs.listen(state.redis), name="job-cache")
+        return state
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         self.producer.close()
         self.kafka_probe.close()
         await self.redis.aclose()
         await self.db.close()
 
     async def job(self, job_id: uuid.UUID) -> JobInfo | None:
-        """A job's owner and status, cached for a moment (it is read on every submission)."""
-        now = time.monotonic()
-        cached = self._jobs.get(job_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        """A job's owner and status (read on every submission): cached until it changes
+        (:mod:`api.job_cache`)."""
+        return await self.jobs.get(job_id, self._load_job)
+
+    async def _load_job(self, job_id: uuid.UUID) -> JobInfo | None:
         async with self.db.connection() as conn:
             cur = await conn.execute(
                 "SELECT id, organization_id, status FROM jobs WHERE id = %s", (job_id,)
             )
             row: dict[str, Any] | None = await cur.fetchone()  # type: ignore[assignment]
-        info = JobInfo(row["id"], row["organization_id"], row["status"]) if row else None
-        if len(self._jobs) > 10_000:
-            self._jobs.clear()
-        self._jobs[job_id] = (now + self.job_cache_ttl_s, info)
-        return info
+        return JobInfo(row["id"], row["organization_id"], row["status"]) if row else None

@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     parse_sandbox_recycle_after: int = Field(
         default=500, ge=1, description="Files a parser process handles before it is replaced."
     )
+    submission_job_cache_ttl_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long an API process may keep a job's owner and status for submissions"
+        " if a change notice is lost (changes are published to every process at once).",
+    )
     api_workers: int = Field(
         default=1,
         ge=1,

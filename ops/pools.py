@@ -8,6 +8,7 @@ that ``pvara pools scale`` writes and ``pvara workers`` follows.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -70,11 +71,23 @@ class PoolStatus:
         return asdict(self)
 
 
+def default_processes(settings: Settings, pool: str) -> int:
+    """A pool's processes unless scaled: ``pool_processes`` (0 = one per core), else
+    ``worker_processes``."""
+    count = settings.pool_processes.get(pool, settings.worker_processes)
+    return count if count > 0 else os.cpu_count() or 1
+
+
+def default_threads(settings: Settings, pool: str) -> int:
+    """Threads per process of a pool: ``pool_threads``, else ``worker_threads``."""
+    return settings.pool_threads.get(pool, settings.worker_threads)
+
+
 def desired(client: redis.Redis, settings: Settings, group: str | None = None) -> dict[str, int]:
-    """Desired processes per pool for ``group``; unset pools default to ``worker_processes``."""
+    """Desired processes per pool for ``group``; unset pools get :func:`default_processes`."""
     raw = client.hgetall(desired_key(group or settings.worker_group))
     stored = {_text(k): int(v) for k, v in raw.items()}
-    return {pool: stored.get(pool, settings.worker_processes) for pool in POOLS}
+    return {pool: stored.get(pool, default_processes(settings, pool)) for pool in POOLS}
 
 
 def scale(

@@ -15,7 +15,6 @@ from typing import Any
 
 import dramatiq
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from core.domain import ApplicationStatus as S
@@ -40,7 +39,7 @@ SELECT pii_erased_at IS NOT NULL AS erased FROM applications
 """
 
 # What score needs beyond what parse knows: the job, and the criteria version in force now.
-_FOR_SCORE = sql.SQL(
+_FOR_SCORE = (
     "m.id, m.created_at, m.organization_id, m.job_id, m.needs_review, j.title AS job_title,"
     " j.description AS job_description, j.tier AS job_tier,"
     " (SELECT max(c.version) FROM screening_criteria c WHERE c.job_id = m.job_id)"

@@ -11,7 +11,6 @@ never reach a provider.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import uuid
@@ -20,7 +19,6 @@ from typing import Any
 
 import dramatiq
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from core.domain import ERASED
@@ -28,10 +26,15 @@ from core.domain import ApplicationStatus as S
 from core.events import APPLICATIONS_SCREENED
 from core.logs import application_id_var
 from core.queue import SCORE, SCORE_APPLICATION
-from core.status import Event, change_status
+from core.status import Event, Expr, change_status
 from screening.criteria import Criteria
-from screening.engine import ScreeningOutcome, ScreeningRequest, screen
-from screening.router import parse_routes
+from screening.engine import (
+    CallRecord,
+    ScreeningOutcome,
+    ScreeningRequest,
+    may_call_models,
+    screen,
+)
 from tasks import _handoff, _resources
 from tasks.broker import broker  # noqa: F401  (declares the broker before the actor)
 
@@ -54,7 +57,7 @@ SELECT a.*, j.title AS job_title, j.description AS job_description, j.tier AS jo
 _CRITERIA_SQL = "SELECT criteria FROM screening_criteria WHERE job_id = %s AND version = %s"
 
 # The ledger rows of the calls made, written only if the application moved (CTE ``moved``).
-_LOG_SQL = sql.SQL(
+_LOG_SQL = (
     "INSERT INTO ai_screening_log (organization_id, application_id, job_id, provider,"
     " llm_model, tier, routing_reason, prompt_tokens, completion_tokens, cached_tokens,"
     " cache_write_tokens, cost_usd, decision_time_ms, outcome, error, final_score,"
@@ -63,17 +66,14 @@ _LOG_SQL = sql.SQL(
     " r.routing_reason, r.prompt_tokens, r.completion_tokens, r.cached_tokens,"
     " r.cache_write_tokens, r.cost_usd, r.latency_ms, r.outcome, r.error, r.score,"
     " %(l_version)s::int, r.price_table_version"
-    " FROM moved m CROSS JOIN unnest(%(l_provider)s::text[], %(l_model)s::text[],"
-    " %(l_reason)s::text[], %(l_prompt)s::int[], %(l_completion)s::int[], %(l_cached)s::int[],"
-    " %(l_cache_write)s::int[], %(l_cost)s::numeric[], %(l_latency)s::int[],"
-    " %(l_outcome)s::text[], %(l_error)s::text[], %(l_score)s::numeric[],"
-    " %(l_prices)s::text[]) AS r(provider, model, routing_reason, prompt_tokens,"
-    " completion_tokens, cached_tokens, cache_write_tokens, cost_usd, latency_ms, outcome,"
-    " error, score, price_table_version)"
+    " FROM moved m CROSS JOIN jsonb_to_recordset(%(l_calls)s) AS r(provider text, model text,"
+    " routing_reason text, prompt_tokens int, completion_tokens int, cached_tokens int,"
+    " cache_write_tokens int, cost_usd numeric, latency_ms int, outcome text, error text,"
+    " score numeric, price_table_version text)"
 )
 
 # A résumé erased while it was being screened keeps its score, not its quotes.
-_REASONING = sql.SQL(
+_REASONING = Expr(
     "CASE WHEN a.pii_erased_at IS NULL THEN %(s_reasoning)s::jsonb"
     " ELSE %(s_reasoning_erased)s::jsonb END"
 )
@@ -209,28 +209,34 @@ def _save(
             ),
             "l_tier": app["job_tier"],
             "l_version": version,
-            "l_provider": [c.provider for c in calls],
-            "l_model": [c.model for c in calls],
-            "l_reason": [c.routing_reason for c in calls],
-            "l_prompt": [c.prompt_tokens for c in calls],
-            "l_completion": [c.completion_tokens for c in calls],
-            "l_cached": [c.cached_tokens for c in calls],
-            "l_cache_write": [c.cache_write_tokens for c in calls],
-            "l_cost": [c.cost_usd for c in calls],
-            "l_latency": [c.latency_ms for c in calls],
-            "l_outcome": [c.outcome for c in calls],
-            "l_error": [c.error for c in calls],
-            "l_score": [c.score for c in calls],
-            "l_prices": [c.price_table_version for c in calls],
+            "l_calls": Jsonb([_call_row(c) for c in calls]),
         },
     )
     return moved is not None
 
 
+def _call_row(call: CallRecord) -> dict[str, Any]:
+    return {
+        "provider": call.provider,
+        "model": call.model,
+        "routing_reason": call.routing_reason,
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens,
+        "cached_tokens": call.cached_tokens,
+        "cache_write_tokens": call.cache_write_tokens,
+        "cost_usd": str(call.cost_usd),
+        "latency_ms": call.latency_ms,
+        "outcome": call.outcome,
+        "error": call.error,
+        "score": call.score,
+        "price_table_version": call.price_table_version,
+    }
+
+
 def _from_handoff(handoff: dict[str, Any]) -> dict[str, Any] | None:
     """The handed-over application, if the local screener alone may score it (a tier that
     may pay a model reads the row: the candidate may have been erased since parse)."""
-    if handoff.get("job_tier") not in _local_only_tiers():
+    if may_call_models(str(handoff.get("job_tier"))):
         return None
     app = {name: handoff.get(name) for name in _handoff.SCORE_FIELDS}
     try:
@@ -241,15 +247,6 @@ def _from_handoff(handoff: dict[str, Any]) -> dict[str, Any] | None:
     except ValueError:
         return None
     return app
-
-
-@functools.cache
-def _local_only_tiers() -> frozenset[str]:
-    """Tiers whose route never leaves the local screener (read once from the settings)."""
-    routes = parse_routes(_resources.settings().llm_routes)
-    return frozenset(
-        tier for tier, route in routes.items() if route.escalate == "never" or not route.chain
-    )
 
 
 # Parsed criteria per (job, version), kept for the process's life: versions are immutable (a

@@ -15,6 +15,8 @@ from api.applications import service
 from api.applications.schemas import ApplicationStatusOut, SubmissionAccepted
 from api.errors import ProblemError
 from api.openapi import problems
+from api.ratelimit import IP_LIMIT_IN_HANDLER, DeferredHit
+from api.security import request_ip, security_state
 from api.state import ApiState
 from core.logs import request_id_var
 
@@ -35,6 +37,8 @@ class ApplicationsController(Controller):
             "current status when the same candidate already applied to this job."
         ),
         status_code=202,
+        # The per-IP count rides in one Redis round trip with the resubmission marker.
+        opt={IP_LIMIT_IN_HANDLER: True},
         responses=problems(
             {
                 400: "malformed_json: the body is not a JSON object",
@@ -52,6 +56,20 @@ class ApplicationsController(Controller):
         request: Request[Any, Any, Any],
         state_: NamedDependency[ApiState],
         job_id: FromPath[uuid.UUID],
+    ) -> Response[SubmissionAccepted]:
+        limit = security_state(request.app).settings.rate_limit_ip_per_min
+        ip_limit = DeferredHit(state_.redis, request_ip(request), limit)
+        try:
+            return await self._submit(request, state_, job_id, ip_limit)
+        finally:
+            await ip_limit.settle()
+
+    async def _submit(
+        self,
+        request: Request[Any, Any, Any],
+        state_: ApiState,
+        job_id: uuid.UUID,
+        ip_limit: DeferredHit,
     ) -> Response[SubmissionAccepted]:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         resume: service.ResumeFile | None = None
@@ -74,7 +92,7 @@ class ApplicationsController(Controller):
                 "Send application/json or multipart/form-data.",
             )
         data = service.parse_fields(fields)
-        result = await service.submit(state_, job_id, data, resume, request_id_var.get())
+        result = await service.submit(state_, job_id, data, resume, request_id_var.get(), ip_limit)
         body = SubmissionAccepted(
             application_id=result.application_id,
             status=result.status,

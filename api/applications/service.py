@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from api.applications.schemas import ApplicationIn, ApplicationStatusOut
 from api.errors import ProblemError
+from api.ratelimit import DeferredHit
 from api.state import ApiState
 from core.domain import SUBMITTED, Candidate, ResumeRef, SubmittedApplication
 from core.events import APPLICATIONS_SUBMITTED
@@ -62,8 +63,13 @@ async def submit(
     fields: ApplicationIn,
     resume: ResumeFile | None,
     request_id: str | None,
+    ip_limit: DeferredHit | None = None,
 ) -> Submission:
-    """Accept one application; returns only after Kafka acknowledged it (or it existed)."""
+    """Accept one application; returns only after Kafka acknowledged it (or it existed).
+
+    ``ip_limit`` counts the request against its IP in the same Redis round trip as the
+    resubmission marker is read.
+    """
     job = await state.job(job_id)
     if job is None:
         raise ProblemError(404, "job_not_found", f"No job {job_id}.")
@@ -76,7 +82,7 @@ async def submit(
         job.id,
         fields.candidate_cnic,
     )
-    existing = await current_status(state, app_id)
+    existing = await current_status(state, app_id, ip_limit)
     if existing is not None:
         return Submission(app_id, existing, created=False)
 
@@ -164,8 +170,15 @@ SELECT a.id, a.job_id, a.status, a.status_reason, a.submitted_at, a.updated_at,
 """
 
 
-async def current_status(state: ApiState, app_id: uuid.UUID) -> str | None:
-    """The application's status: from PostgreSQL, or "submitted" while it is still in Kafka."""
+async def current_status(
+    state: ApiState, app_id: uuid.UUID, ip_limit: DeferredHit | None = None
+) -> str | None:
+    """The application's status: from PostgreSQL, or "submitted" while it is still in Kafka
+    (the Redis marker, read in one round trip with ``ip_limit``'s count)."""
+    key = _ACCEPTED_KEY.format(app_id)
+    accepted: Any = None
+    if ip_limit is not None:
+        (accepted,) = await ip_limit.count(lambda pipe: pipe.get(key))
     async with state.db.connection() as conn:
         cur = await conn.execute(
             "SELECT a.status FROM application_index i JOIN applications a"
@@ -175,7 +188,8 @@ async def current_status(state: ApiState, app_id: uuid.UUID) -> str | None:
         row: Any = await cur.fetchone()
     if row is not None:
         return str(row["status"])
-    accepted = await state.redis.get(_ACCEPTED_KEY.format(app_id))
+    if ip_limit is None:
+        accepted = await state.redis.get(key)
     return SUBMITTED if accepted else None
 
 
