@@ -2,7 +2,7 @@
 
 Run by bench/pipeline.py in its own process (never inside a server's process):
 
-    python bench/_pipeline_load.py SAMPLES.pickle CONFIG.json RESULT.json
+    python bench/_pipeline_load.py SAMPLES.json CONFIG.json RESULT.json
 
 Arrivals are scheduled at ``t0 + i / rate`` whatever the server answers (open loop: a slow
 server builds a backlog instead of slowing the load down), over a pool of keep-alive HTTP/1.1
@@ -15,8 +15,8 @@ HTTP library costs more CPU per request than the server it measures, on the same
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
-import pickle
 import sys
 import time
 import uuid
@@ -30,7 +30,7 @@ TEXT = "text/plain"
 
 @dataclass(frozen=True)
 class Sample:
-    """One base résumé (bench/pipeline.py pickles them as plain tuples)."""
+    """One base résumé (bench/pipeline.py writes them as JSON rows, the bytes in base64)."""
 
     media_type: str
     filename: str
@@ -203,7 +203,7 @@ async def run(samples: list[Sample], config: dict[str, Any]) -> dict[str, Any]:
         tasks.append(asyncio.ensure_future(one(i, due)))
     sent_until = time.time()
     print(f"SENT {sent_until:.6f}", flush=True)
-    done, pending = await asyncio.wait(tasks, timeout=float(config.get("grace_s", 30)))
+    _, pending = await asyncio.wait(tasks, timeout=float(config.get("grace_s", 30)))
     for task in pending:
         task.cancel()
     for conn in idle:
@@ -227,7 +227,10 @@ async def run(samples: list[Sample], config: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     samples_path, config_path, result_path = (Path(a) for a in sys.argv[1:4])
-    samples = [Sample(*row) for row in pickle.loads(samples_path.read_bytes())]
+    samples = [
+        Sample(media_type, filename, base64.b64decode(data), text)
+        for media_type, filename, data, text in json.loads(samples_path.read_text())
+    ]
     config = json.loads(config_path.read_text())
     try:
         import uvloop

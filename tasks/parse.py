@@ -22,7 +22,7 @@ from core.logs import application_id_var
 from core.queue import PARSE, PARSE_APPLICATION
 from core.status import change_status
 from ingest.blobs import BlobNotFoundError
-from ingest.extract import ExtractionError, extract_text
+from ingest.extract import Extracted, ExtractionError, extract_text
 from screening.injection import find_injection
 from tasks import _applications, _handoff, _resources
 from tasks.broker import broker  # noqa: F401  (declares the broker before the actor)
@@ -105,32 +105,43 @@ def _parse(application_id: str, handoff: dict[str, Any] | None = None) -> None:
         log.info("parse failed", extra={"code": exc.code})
         return
 
+    with _resources.db().connection() as conn:
+        moved = store_text(conn, app, extracted)
+    if moved is None:
+        _after_missed_move(application_id)
+        return
+    _handoff.to_score(application_id, _handoff.handoff(moved, _handoff.SCORE_FIELDS))
+
+
+def store_text(
+    conn: psycopg.Connection[Any], app: dict[str, Any], extracted: Extracted
+) -> dict[str, Any] | None:
+    """Move ``app`` to ``screening`` with its text and flags, in one statement; returns what
+    score needs (:data:`tasks._handoff.SCORE_FIELDS`), or None if it did not move (no longer
+    ``received``, or erased)."""
     flags = list(dict.fromkeys(extracted.flags))
     injected = find_injection(extracted.text) + [
         phrase for hidden in extracted.hidden_text for phrase in find_injection(hidden)
     ]
     if injected:
         flags.append("possible_prompt_injection")
-    with _resources.db().connection() as conn:
-        moved = change_status(
-            conn,
-            app,
-            S.SCREENING,
-            expect=S.RECEIVED,
-            unless_erased=True,
-            columns={
-                "resume_text": extracted.text,
-                "resume_flags": Jsonb(flags),
-                "needs_review": bool(flags),
-            },
-            returning=_FOR_SCORE,
-        )
-    if moved is None:
-        _after_missed_move(application_id)
-        return
-    moved["resume_text"] = extracted.text
-    moved["resume_flags"] = flags
-    _handoff.to_score(application_id, _handoff.handoff(moved, _handoff.SCORE_FIELDS))
+    moved = change_status(
+        conn,
+        app,
+        S.SCREENING,
+        expect=S.RECEIVED,
+        unless_erased=True,
+        columns={
+            "resume_text": extracted.text,
+            "resume_flags": Jsonb(flags),
+            "needs_review": bool(flags),
+        },
+        returning=_FOR_SCORE,
+    )
+    if moved is not None:
+        moved["resume_text"] = extracted.text
+        moved["resume_flags"] = flags
+    return moved
 
 
 def _from_handoff(handoff: dict[str, Any]) -> dict[str, Any] | None:

@@ -124,7 +124,7 @@ def _score(application_id: str, handoff: dict[str, Any] | None = None) -> None:
         )
     )
     with _resources.db().connection() as conn:
-        moved = _save(conn, app, outcome, unless_erased=trusted)
+        moved = store_result(conn, app, outcome, unless_erased=trusted)
     if moved:
         _handoff.to_shortlist(app["job_id"])
     else:
@@ -151,13 +151,16 @@ def _load(application_id: str) -> dict[str, Any] | None:
     return app
 
 
-def _save(
+def store_result(
     conn: psycopg.Connection[Any],
     app: dict[str, Any],
     outcome: ScreeningOutcome,
     *,
     unless_erased: bool,
 ) -> bool:
+    """Move ``app`` to ``screened`` with its result, both events and the ledger rows, in one
+    statement; False if it did not move (no longer ``screening``; with ``unless_erased``,
+    also when the candidate was erased)."""
     result = outcome.result
     flags = list(dict.fromkeys([*(app["resume_flags"] or []), *result.flags]))
     details: dict[str, Any] = {
