@@ -12,7 +12,6 @@ never reach a provider.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +26,6 @@ from core.events import APPLICATIONS_SCREENED
 from core.logs import application_id_var
 from core.queue import SCORE, SCORE_APPLICATION
 from core.status import Event, Expr, change_status
-from screening.criteria import Criteria
 from screening.engine import (
     CallRecord,
     ScreeningOutcome,
@@ -35,7 +33,7 @@ from screening.engine import (
     may_call_models,
     screen,
 )
-from tasks import _handoff, _resources
+from tasks import _criteria, _handoff, _resources
 from tasks.broker import broker  # noqa: F401  (declares the broker before the actor)
 
 log = logging.getLogger(__name__)
@@ -43,7 +41,7 @@ log = logging.getLogger(__name__)
 ERASED_REASON = "resume_erased: the candidate's personal data was erased before screening"
 
 # The application, its job, and the criteria version in force (the criteria themselves are
-# read once per version and process, :func:`_criteria`).
+# read once per version and process, :mod:`tasks._criteria`).
 _LOAD_SQL = """
 SELECT a.*, j.title AS job_title, j.description AS job_description, j.tier AS job_tier,
        (SELECT max(c.version) FROM screening_criteria c WHERE c.job_id = a.job_id)
@@ -53,8 +51,6 @@ SELECT a.*, j.title AS job_title, j.description AS job_description, j.tier AS jo
   JOIN jobs j ON j.id = a.job_id
  WHERE i.id = %s
 """
-
-_CRITERIA_SQL = "SELECT criteria FROM screening_criteria WHERE job_id = %s AND version = %s"
 
 # The ledger rows of the calls made, written only if the application moved (CTE ``moved``).
 _LOG_SQL = (
@@ -109,7 +105,7 @@ def _score(application_id: str, handoff: dict[str, Any] | None = None) -> None:
         app = _load(application_id)
         if app is None:
             return
-    criteria = _criteria(app["job_id"], app["criteria_version"])
+    criteria = _criteria.of_version(_resources.db, app["job_id"], app["criteria_version"])
     outcome = screen(
         ScreeningRequest(
             application_id=app["id"],
@@ -250,28 +246,3 @@ def _from_handoff(handoff: dict[str, Any]) -> dict[str, Any] | None:
     except ValueError:
         return None
     return app
-
-
-# Parsed criteria per (job, version), kept for the process's life: versions are immutable (a
-# change is a new version).
-_criteria_lock = threading.Lock()
-_parsed_criteria: dict[tuple[uuid.UUID, int], Criteria] = {}
-_CRITERIA_KEPT = 10_000
-
-
-def _criteria(job_id: uuid.UUID, version: int | None) -> Criteria:
-    """The job's criteria of ``version``: read and parsed once per process."""
-    if version is None:
-        return Criteria()
-    with _criteria_lock:
-        known = _parsed_criteria.get((job_id, version))
-    if known is not None:
-        return known
-    with _resources.db().connection() as conn:
-        row = conn.execute(_CRITERIA_SQL, (job_id, version)).fetchone()
-    parsed = Criteria.model_validate(row["criteria"] if row else {})
-    with _criteria_lock:
-        if len(_parsed_criteria) >= _CRITERIA_KEPT:
-            _parsed_criteria.clear()
-        _parsed_criteria[(job_id, version)] = parsed
-    return parsed

@@ -17,15 +17,14 @@ from core.events import SHORTLIST_UPDATED
 from core.outbox import add_event
 from core.queue import REBUILD_SHORTLIST, SHORTLIST
 from core.status import change_status_many
-from screening.criteria import Criteria
-from tasks import _resources
+from tasks import _criteria, _resources
 from tasks._handoff import PENDING_KEY, to_shortlist
 from tasks.broker import broker  # noqa: F401  (declares the broker before the actor)
 
 log = logging.getLogger(__name__)
 
 _CANDIDATES_SQL = """
-SELECT id, ai_score, status FROM applications
+SELECT id, created_at, ai_score, status FROM applications
  WHERE job_id = %s AND status IN ('screened', 'shortlisted') AND ai_score >= %s
  ORDER BY ai_score DESC, submitted_at, id
  LIMIT %s
@@ -61,23 +60,24 @@ def rebuild_shortlist(job_id: str, reason: str = "scores") -> None:
 def build(job_id: str, reason: str) -> int | None:
     """Compute and store the shortlist in one transaction (serialised per job)."""
     with _resources.db().connection() as conn, conn.transaction():
+        # NO KEY UPDATE serialises rebuilds of the job without blocking the foreign-key
+        # checks (KEY SHARE) of the applications the bridge is inserting for it meanwhile.
         job = conn.execute(
-            "SELECT id, organization_id FROM jobs WHERE id = %s FOR UPDATE", (job_id,)
+            "SELECT id, organization_id,"
+            " (SELECT max(version) FROM screening_criteria WHERE job_id = jobs.id) AS version"
+            " FROM jobs WHERE id = %s FOR NO KEY UPDATE",
+            (job_id,),
         ).fetchone()
         if job is None:
             return None
-        row = conn.execute(
-            "SELECT version, criteria FROM screening_criteria WHERE job_id = %s"
-            " ORDER BY version DESC LIMIT 1",
-            (job_id,),
-        ).fetchone()
-        criteria = Criteria.model_validate(row["criteria"]) if row else Criteria()
-        criteria_version = row["version"] if row else None
+        criteria_version = job["version"]
+        criteria = _criteria.of_version(conn, job_id, criteria_version)
         top = conn.execute(
             _CANDIDATES_SQL,
             (job_id, criteria.filtering.min_score_threshold, criteria.filtering.top_n_candidates),
         ).fetchall()
         entries = [(r["id"], rank, r["ai_score"]) for rank, r in enumerate(top, start=1)]
+        created = [r["created_at"] for r in top]
         current = [
             (r["application_id"], r["rank"], r["ai_score"])
             for r in conn.execute(_CURRENT_SQL, (job_id, job_id))
@@ -103,7 +103,7 @@ def build(job_id: str, reason: str) -> int | None:
                     for app_id, rank, score in entries
                 ],
             )
-        _apply_membership(conn, job_id, entries)
+        _apply_membership(conn, job_id, entries, created)
         add_event(
             conn,
             SHORTLIST_UPDATED,
@@ -126,9 +126,13 @@ def build(job_id: str, reason: str) -> int | None:
     return int(version)
 
 
-def _apply_membership(conn: Any, job_id: str, entries: list[tuple[Any, int, Any]]) -> None:
+def _apply_membership(
+    conn: Any, job_id: str, entries: list[tuple[Any, int, Any]], created: list[Any]
+) -> None:
     """Mark members (status screened → shortlisted) and unmark those who dropped out
-    (shortlisted → screened), the status changes through the state machine's guard."""
+    (shortlisted → screened), the status changes through the state machine's guard. Rows
+    whose membership and rank did not change are not written (each write of an application
+    row updates all its indexes, the résumé's text search included)."""
     ids = [app_id for app_id, _, _ in entries]
     dropped = [
         row["id"]
@@ -146,8 +150,9 @@ def _apply_membership(conn: Any, job_id: str, entries: list[tuple[Any, int, Any]
     conn.execute(
         "UPDATE applications a SET is_in_shortlist = true, shortlist_rank = v.rank,"
         " updated_at = now()"
-        " FROM unnest(%s::uuid[], %s::int[]) AS v(id, rank)"
-        " WHERE a.id = v.id AND a.job_id = %s",
-        (ids, [rank for _, rank, _ in entries], job_id),
+        " FROM unnest(%s::uuid[], %s::timestamptz[], %s::int[]) AS v(id, created_at, rank)"
+        " WHERE a.id = v.id AND a.created_at = v.created_at AND a.job_id = %s"
+        "   AND (NOT a.is_in_shortlist OR a.shortlist_rank IS DISTINCT FROM v.rank)",
+        (ids, created, [rank for _, rank, _ in entries], job_id),
     )
     change_status_many(conn, job_id, ids, S.SHORTLISTED, expect=S.SCREENED, reason="shortlist")
