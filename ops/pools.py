@@ -8,10 +8,12 @@ that ``pvara pools scale`` writes and ``pvara workers`` follows.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -71,11 +73,24 @@ class PoolStatus:
         return asdict(self)
 
 
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup CPU quota (a
+    container's limit; ``os.cpu_count()`` would count the node's cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores or 1, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores or 1
+
+
 def default_processes(settings: Settings, pool: str) -> int:
-    """A pool's processes unless scaled: ``pool_processes`` (0 = one per core), else
+    """A pool's processes unless scaled: ``pool_processes`` (0 = one per usable core), else
     ``worker_processes``."""
     count = settings.pool_processes.get(pool, settings.worker_processes)
-    return count if count > 0 else os.cpu_count() or 1
+    return count if count > 0 else usable_cores()
 
 
 def default_threads(settings: Settings, pool: str) -> int:
