@@ -37,6 +37,7 @@ demo: migrate
 
 bench: migrate
 	$(BIN)/python bench/ingress.py
+	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/screening_eval.py
 	$(BIN)/python bench/screening_throughput.py
 
