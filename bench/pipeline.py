@@ -158,7 +158,7 @@ class LoadResult:
     backlog_growth: dict[str, int]
     through: dict[str, int]
     queues: dict[str, int]
-    cpu_ms_per_app: dict[str, float]
+    cpu_ms_per_app: dict[str, float | None]
     cores: dict[str, float]
     http_p50_ms: float | None
     http_p99_ms: float | None
@@ -323,10 +323,12 @@ def run_load(
         "parse": through["parse"],
         "score": through["score"],
     }
-    cpu_ms = {}
+    cpu_ms: dict[str, float | None] = {}
     for name in cpu_a:
         done = per_stage.get(name, through["finished"])
-        cpu_ms[name] = (cpu_b[name] - cpu_a[name]) * 1000 / max(done, 1)
+        # Too little got through to divide by (the stage was starved, or held up).
+        small = done < max(10, 0.05 * rate * window)
+        cpu_ms[name] = None if small else (cpu_b[name] - cpu_a[name]) * 1000 / done
     return LoadResult(
         rate=rate,
         offered_rate=result["offered_rate"],
@@ -356,6 +358,15 @@ def run_load(
 
 def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:,.0f}{unit}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _total(values: dict[str, float | None]) -> float | None:
+    known = list(values.values())
+    return None if any(v is None for v in known) else sum(v for v in known if v is not None)
 
 
 def _latency(r: LoadResult, value: float | None) -> str:
@@ -412,7 +423,7 @@ def report(
     print("| stage | processes | " + " | ".join(f"at {r.rate:g}/s" for r in loads) + " |")
     print("|---|---|" + "---|" * len(loads))
     for name in names:
-        cells = [f"{r.cpu_ms_per_app[name]:.2f} ({r.cores[name]:.2f})" for r in loads]
+        cells = [f"{_ms(r.cpu_ms_per_app[name])} ({r.cores[name]:.2f})" for r in loads]
         print(f"| {name} | {processes.get(name, '-')} | " + " | ".join(cells) + " |")
     totals = [f"{sum(r.cpu_ms_per_app.values()):.2f} ({sum(r.cores.values()):.2f})" for r in loads]
     print("| **all** | | " + " | ".join(totals) + " |")
@@ -564,10 +575,19 @@ def main() -> int:
             results.append(result)
             print(
                 f"load {rate:g}/s: achieved {result.achieved:.1f}/s, p50"
-                f" {_fmt(result.p50_ms, ' ms')}, p99 {_fmt(result.p99_ms, ' ms')}, backlog at end"
-                f" {result.backlog_end}, refused {result.refused}",
+                f" {_latency(result, result.p50_ms)}, p99 {_latency(result, result.p99_ms)},"
+                f" backlog at end {result.backlog_end}, refused {result.refused}",
                 flush=True,
             )
+            higher = rates[index + 1 :]
+            if result.unfinished_after_drain and higher:
+                print(
+                    f"load {rate:g}/s did not drain in {args.drain_s:g} s: the higher loads"
+                    f" ({', '.join(f'{r:g}' for r in higher)}/s) would measure its backlog,"
+                    " not their own; not run",
+                    flush=True,
+                )
+                break
     finally:
         for child in reversed(list(children.values())):
             child.stop()

@@ -165,6 +165,17 @@ class Settings(BaseSettings):
         description="How long an API process may keep a job's owner and status for submissions"
         " if a change notice is lost (changes are published to every process at once).",
     )
+    bridge_fetch_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description="How long a bridge fetch may wait for bridge_fetch_min_bytes of records.",
+    )
+    bridge_fetch_min_bytes: int = Field(
+        default=256 * 1024,
+        ge=1,
+        description="Records a bridge fetch waits for (up to bridge_fetch_wait_ms) before it"
+        " returns: fewer, larger fetches under load.",
+    )
     api_workers: int = Field(
         default=1,
         ge=1,

@@ -30,6 +30,9 @@ SELECT o.id, o.topic, o.key, o.event_type, o.payload, o.created_at, o.job_id,
 """
 
 
+_BATCH = 500
+
+
 def event_id(outbox_id: int) -> str:
     """A stable event id: the same outbox row always publishes the same id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pvara:outbox:{outbox_id}"))
@@ -51,7 +54,7 @@ class OutboxRelay:
         self.producer = producer
         self.webhook_events = {e.strip() for e in settings.webhook_events.split(",") if e.strip()}
 
-    def publish_pending(self, limit: int = 500) -> int:
+    def publish_pending(self, limit: int = _BATCH) -> int:
         """Publish up to ``limit`` events; returns how many were published."""
         with self.pool.connection() as conn, conn.transaction():
             rows: list[dict[str, Any]] = conn.execute(_PENDING_SQL, (limit,)).fetchall()
@@ -95,5 +98,7 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 published = 0
-            if published == 0:
+            if published < _BATCH:
+                # Less than a full batch waiting: let events gather for one interval, so a
+                # busy pipeline publishes them in a few large sends, not one loop per event.
                 stop.wait(interval_s)
