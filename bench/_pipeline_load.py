@@ -174,7 +174,7 @@ async def run(samples: list[Sample], config: dict[str, Any]) -> dict[str, Any]:
             started = time.time()
             behind_ms.append((started - due) * 1000)
             for attempt in (1, 2):
-                conn = idle.pop() if idle else None
+                conn = idle.pop() if idle and attempt == 1 else None
                 reused = conn is not None
                 if conn is None:
                     opened += 1
