@@ -468,6 +468,14 @@ def report(
         out["holding_back"] = {}
         for r in loads:
             verdict = holding_back(r, processes)
+            used = sum(r.cores.values())
+            if not verdict.startswith("none") and used < 0.8 * cores:
+                # The stage could have used more CPU, but the pipeline as a whole did not get
+                # it: something outside the pipeline ran on the same cores.
+                verdict += (
+                    f"; the whole pipeline got {used:.2f} of {cores} cores, so the machine"
+                    " was shared"
+                )
             out["holding_back"][f"{r.rate:g}"] = verdict
             print(f"  at {r.rate:g}/s: {verdict}")
     return out
