@@ -50,6 +50,7 @@ demo: migrate
 
 bench: migrate
 	$(BIN)/python bench/ingress.py
+	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/screening_eval.py
 	$(BIN)/python bench/skill_extraction.py
 	$(BIN)/python bench/screening_throughput.py

@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -38,18 +39,46 @@ def user_limit_key(user_id: uuid.UUID) -> tuple[str, int]:
     return window_key("user", str(user_id))
 
 
+#: A route whose ``opt`` sets this counts its per-IP limit itself (with its own limits, in one
+#: Redis round trip: :func:`hit_all`), so the middleware does not count it again.
+IP_LIMIT_IN_HANDLER = "ip_limit_in_handler"
+IP_WHAT = "requests from this address"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``per_min`` requests of ``kind`` per minute for ``who`` (0 = unlimited)."""
+
+    kind: str
+    who: str
+    per_min: int
+    what: str
+
+
 async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str) -> None:
     """Count one request of ``who``; raise 429 ``rate_limited`` once over ``limit``/minute."""
-    if limit <= 0:
+    await hit_all(redis, [Limit(kind, who, limit, what)])
+
+
+async def hit_all(redis: aioredis.Redis, limits: Sequence[Limit]) -> None:
+    """Count one request against each of ``limits`` in one Redis round trip.
+
+    Raises:
+        ProblemError: 429 ``rate_limited`` for the first limit exceeded; 503
+            ``service_unavailable`` while Redis cannot count (refuse for a moment rather than
+            fail, or serve unlimited).
+    """
+    active = [limit for limit in limits if limit.per_min > 0]
+    if not active:
         return
-    key, left = window_key(kind, who)
+    windows = [window_key(limit.kind, limit.who) for limit in active]
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, left + 1, nx=True)
-            count, _ = await pipe.execute()
+            for key, left in windows:
+                pipe.incr(key)
+                pipe.expire(key, left + 1, nx=True)
+            results = await pipe.execute()
     except RedisError as exc:
-        # Limits cannot be counted: refuse for a moment rather than fail or serve unlimited.
         _log_unavailable(exc)
         raise ProblemError(
             503,
@@ -57,13 +86,14 @@ async def hit(redis: aioredis.Redis, kind: str, who: str, limit: int, what: str)
             "Request limits cannot be checked for a moment; retry shortly.",
             headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)},
         ) from exc
-    if int(count) > limit:
-        raise ProblemError(
-            429,
-            "rate_limited",
-            f"More than {limit} {what} per minute; retry later.",
-            headers={"Retry-After": str(left)},
-        )
+    for i, (limit, (_, left)) in enumerate(zip(active, windows, strict=True)):
+        if int(results[2 * i]) > limit.per_min:
+            raise ProblemError(
+                429,
+                "rate_limited",
+                f"More than {limit.per_min} {limit.what} per minute; retry later.",
+                headers={"Retry-After": str(left)},
+            )
 
 
 _last_logged = [0.0]
@@ -142,7 +172,9 @@ class IpRateLimitMiddleware(ASGIMiddleware):
         app = Litestar.from_scope(scope)
         security: Any = app.state.security
         limit = security.settings.rate_limit_ip_per_min
-        if limit:
+        handler = scope.get("route_handler")
+        counted_by_handler = handler is not None and handler.opt.get(IP_LIMIT_IN_HANDLER)
+        if limit and not counted_by_handler:
             ip = client_ip(scope, security.trusted_proxies)
-            await hit(app.state.api.redis, "ip", ip, limit, "requests from this address")
+            await hit(app.state.api.redis, "ip", ip, limit, IP_WHAT)
         await next_app(scope, receive, send)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ import redis.asyncio as aioredis
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from api.job_cache import JobCache, JobInfo
 from core.db import CONNECT_KWARGS
 from core.pii_crypto import PiiCipher
 from core.settings import Settings
@@ -19,12 +21,7 @@ from ingest.blobs import BlobStore
 from ingest.probe import KafkaProbe
 from ingest.producer import Producer
 
-
-@dataclass(frozen=True)
-class JobInfo:
-    id: uuid.UUID
-    organization_id: uuid.UUID
-    status: str
+__all__ = ["ApiState", "JobInfo"]
 
 
 @dataclass
@@ -38,8 +35,8 @@ class ApiState:
     blobs: BlobStore
     kafka_probe: KafkaProbe
     pii: PiiCipher
-    job_cache_ttl_s: float = 2.0
-    _jobs: dict[uuid.UUID, tuple[float, JobInfo | None]] = field(default_factory=dict)
+    jobs: JobCache = field(default_factory=lambda: JobCache(60.0))
+    _listener: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings, producer: Producer | None = None) -> ApiState:
@@ -58,7 +55,7 @@ class ApiState:
         )
         await pool.open(wait=False)
         pii = PiiCipher.from_settings(settings)
-        return cls(
+        state = cls(
             settings=settings,
             db=pool,
             redis=aioredis.Redis.from_url(
@@ -68,27 +65,30 @@ class ApiState:
             blobs=encrypted_blob_store(settings, pii),
             kafka_probe=KafkaProbe(settings),
             pii=pii,
+            jobs=JobCache(settings.submission_job_cache_ttl_s),
         )
+        state._listener = asyncio.create_task(state.jobs.listen(state.redis), name="job-cache")
+        return state
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         self.producer.close()
         self.kafka_probe.close()
         await self.redis.aclose()
         await self.db.close()
 
     async def job(self, job_id: uuid.UUID) -> JobInfo | None:
-        """A job's owner and status, cached for a moment (it is read on every submission)."""
-        now = time.monotonic()
-        cached = self._jobs.get(job_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        """A job's owner and status (read on every submission): cached until it changes
+        (:mod:`api.job_cache`)."""
+        return await self.jobs.get(job_id, self._load_job)
+
+    async def _load_job(self, job_id: uuid.UUID) -> JobInfo | None:
         async with self.db.connection() as conn:
             cur = await conn.execute(
                 "SELECT id, organization_id, status FROM jobs WHERE id = %s", (job_id,)
             )
             row: dict[str, Any] | None = await cur.fetchone()  # type: ignore[assignment]
-        info = JobInfo(row["id"], row["organization_id"], row["status"]) if row else None
-        if len(self._jobs) > 10_000:
-            self._jobs.clear()
-        self._jobs[job_id] = (now + self.job_cache_ttl_s, info)
-        return info
+        return JobInfo(row["id"], row["organization_id"], row["status"]) if row else None

@@ -6,11 +6,15 @@ Producers that must not import ``tasks`` (the bridge, the API) enqueue by actor 
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import current_millis
 
 from core.liveness import Liveness, liveness
 from core.settings import Settings
@@ -107,3 +111,79 @@ def enqueue(
         queue_name=queue, actor_name=actor, args=args, kwargs={}, options={}
     )
     return broker.enqueue(message, delay=delay_ms)
+
+
+def enqueue_many(
+    broker: dramatiq.Broker, queue: str, actor: str, arguments: Iterable[Sequence[Any]]
+) -> int:
+    """Send one message to ``actor`` per item of ``arguments``, in one Redis round trip.
+
+    Dramatiq enqueues one message per call (a Lua script each); this runs the same script for
+    all of them in a pipeline, with the broker's enqueue middleware around each message.
+    Falls back to one call each on another broker. Returns how many were sent.
+    """
+    messages: list[dramatiq.Message[Any]] = [
+        dramatiq.Message(
+            queue_name=queue, actor_name=actor, args=tuple(args), kwargs={}, options={}
+        )
+        for args in arguments
+    ]
+    if not isinstance(broker, RedisBroker):
+        for message in messages:
+            broker.enqueue(message)
+        return len(messages)
+    dispatch = broker.scripts["dispatch"]
+    pipe = broker.client.pipeline(transaction=False)
+    sent = []
+    for message in messages:
+        message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        broker.emit_before("enqueue", message, None)
+        # The argument layout of Dramatiq's own enqueue (RedisBroker._dispatch, 2.x).
+        dispatch(
+            keys=[broker.namespace],
+            args=[
+                "enqueue",
+                current_millis(),
+                queue,
+                broker.broker_id,
+                broker.heartbeat_timeout,
+                broker.dead_message_ttl,
+                broker._should_do_maintenance("enqueue"),
+                broker._max_unpack_size(),  # type: ignore[no-untyped-call]
+                message.options["redis_message_id"],
+                message.encode(),
+            ],
+            client=pipe,
+        )
+        sent.append(message)
+    pipe.execute()
+    for message in sent:
+        broker.emit_after("enqueue", message, None)
+    return len(sent)
+
+
+#: What the ``parse`` stage needs of an application; the bridge hands these over with each
+#: parse message, so parse need not read the row (``tasks._handoff`` explains hand-offs).
+PARSE_FIELDS = (
+    "id",
+    "created_at",
+    "job_id",
+    "status",
+    "pii_erased_at",
+    "resume_blob_key",
+    "resume_media_type",
+    "resume_text",
+)
+
+
+def handoff(row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """``fields`` of ``row`` as message JSON (ids and times as strings)."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = row.get(name)
+        if isinstance(value, uuid.UUID):
+            value = str(value)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[name] = value
+    return out

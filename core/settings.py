@@ -127,6 +127,61 @@ class Settings(BaseSettings):
         description="Event types delivered to a job's webhook URL.",
     )
 
+    # --- throughput: pool sizes, the parser sandbox, the ingress (issue #13) ---------------
+    pool_processes: dict[str, int] = Field(
+        default_factory=lambda: {
+            "parse": 0,
+            "score": 0,
+            "shortlist": 1,
+            "notify": 1,
+            "maintenance": 1,
+        },
+        description="Processes per pool, JSON {pool: n}; 0 = one per core (CPU-bound parse and"
+        " score); a pool not listed gets worker_processes.",
+    )
+    pool_threads: dict[str, int] = Field(
+        default_factory=lambda: {
+            "parse": 2,
+            "score": 2,
+            "shortlist": 2,
+            "notify": 32,
+            "maintenance": 2,
+        },
+        description="Threads per pool process, JSON {pool: n}: few where the work is CPU (parse,"
+        " local scoring), many where it waits (webhooks; score when tiers call LLMs); a pool"
+        " not listed gets worker_threads.",
+    )
+    parse_sandbox_size: int = Field(
+        default=0,
+        ge=0,
+        description="Pre-started parser processes per parse worker process; 0 = one per thread.",
+    )
+    parse_sandbox_recycle_after: int = Field(
+        default=500, ge=1, description="Files a parser process handles before it is replaced."
+    )
+    submission_job_cache_ttl_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long an API process may keep a job's owner and status for submissions"
+        " if a change notice is lost (changes are published to every process at once).",
+    )
+    bridge_fetch_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description="How long a bridge fetch may wait for bridge_fetch_min_bytes of records.",
+    )
+    bridge_fetch_min_bytes: int = Field(
+        default=256 * 1024,
+        ge=1,
+        description="Records a bridge fetch waits for (up to bridge_fetch_wait_ms) before it"
+        " returns: fewer, larger fetches under load.",
+    )
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        description="uvicorn worker processes of `pvara api` (the API is stateless).",
+    )
+
     # --- auth, rate limits, caches (API) ---------------------------------------------------
     jwt_private_key: SecretStr = Field(
         default=SecretStr(""),

@@ -49,6 +49,9 @@ _REFUSED_RECORD = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTop
 _MAX_BACKOFF_S = 5.0
 
 
+_BATCH = 500
+
+
 def event_id(outbox_id: int) -> str:
     """A stable event id: the same outbox row always publishes the same id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pvara:outbox:{outbox_id}"))
@@ -78,7 +81,7 @@ class OutboxRelay:
         self.email_notices = status_notices(settings.email_status_notices)
         self.liveness = liveness(settings, "bridge")
 
-    def publish_pending(self, limit: int = 500) -> int:
+    def publish_pending(self, limit: int = _BATCH) -> int:
         """Publish up to ``limit`` events; returns how many rows were done (published or
         dead-lettered)."""
         with self.pool.connection() as conn, conn.transaction():
@@ -157,7 +160,9 @@ class OutboxRelay:
                 )
                 stop.wait(delay)
                 continue
-            if published == 0:
+            if published < _BATCH:
+                # Less than a full batch waiting: let events gather for one interval, so a
+                # busy pipeline publishes them in a few large sends, not one loop per event.
                 stop.wait(interval_s)
 
 

@@ -67,19 +67,39 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     import uvicorn
 
     from ops.web import create_ops_app, uvicorn_options
 
-    uvicorn.run(
-        create_ops_app(settings),
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        workers=None,
-        log_level="warning",
-        **uvicorn_options(settings),  # no server header, forwarded headers of trusted proxies only
-    )
+    workers = args.workers or settings.api_workers
+    options: dict[str, object] = {
+        "host": args.host or settings.api_host,
+        "port": args.port or settings.api_port,
+        "log_level": "warning",
+        # No server header, forwarded headers of trusted proxies only, the JSON logging
+        # configured by main() / api_worker_app().
+        **uvicorn_options(settings),
+    }
+    if workers <= 1:
+        uvicorn.run(create_ops_app(settings), **options)  # type: ignore[arg-type]
+        return 0
+    # The API is stateless: N processes share the port. uvicorn starts each one afresh
+    # (spawn), so each builds its app from the environment through api_worker_app().
+    if args.log_level:
+        os.environ["PVARA_LOG_LEVEL"] = args.log_level
+    uvicorn.run("ops.cli:api_worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
     return 0
+
+
+def api_worker_app() -> object:
+    """The app of one ``pvara api --workers N`` process (uvicorn's factory)."""
+    from ops.web import create_ops_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_ops_app(settings)
 
 
 def _bridge(args: argparse.Namespace, settings: Settings) -> int:
@@ -309,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="run the HTTP API (Litestar on uvicorn)")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    api.add_argument(
+        "--workers", type=int, help="uvicorn worker processes (default: PVARA_API_WORKERS)"
+    )
     api.set_defaults(handler=_api)
 
     healthcheck = sub.add_parser("healthcheck", help="the container image's HEALTHCHECK")

@@ -29,11 +29,11 @@ from core.migrate import migrate
 from core.settings import Settings
 from core.webhooks import SIGNATURE_HEADER, SignatureError, verify
 from ingest.topics import ensure_topics
-from ops import demo_llm
+from ops import demo_llm, demo_throughput
 from ops.demo_email import DemoMail
 from ops.demo_hr import change_criteria_and_rebuild, render_shortlist
 from ops.pools import render_pool_table
-from ops.processes import Child, free_port, pvara_command, running, wait_for_http
+from ops.processes import free_port, running, wait_for_http
 from ops.samples import SampleResume, generate_samples
 from ops.services import ServiceError, all_services
 from ops.services._base import apt_install
@@ -130,16 +130,7 @@ def run_demo(
     }
     log_dir = settings.home / "demo-logs"
     launched = time.time()
-    children = [
-        Child("api", pvara_command("api", "--port", str(port)), env, log_dir),
-        Child("bridge", pvara_command("bridge"), env, log_dir),
-        Child(
-            "workers",
-            pvara_command("worker", "--pool", "all", "--processes", "2", "--threads", "4"),
-            env,
-            log_dir,
-        ),
-    ]
+    children = demo_throughput.children(settings, port, env, log_dir)
     with running(children):
         started = time.perf_counter()
         samples = generate_samples(count)
@@ -156,10 +147,11 @@ def run_demo(
         if not wait_for_http(f"{base}/health/ready", 60):
             print(f"error: the API did not become ready; see {log_dir}", file=sys.stderr)
             return 1
-        if not _wait_workers(settings, launched, 90):
+        if not _wait_workers(settings, launched, 180):
             print(f"error: the workers did not start; see {log_dir}", file=sys.stderr)
             return 1
-        print(f"API ready at {base}; bridge and workers running (logs in {log_dir})\n")
+        print(f"API ready at {base}; bridge and workers running (logs in {log_dir})")
+        print(f"  {demo_throughput.layout(settings)}\n")
         t0 = time.time()
         submitted = asyncio.run(_submit_all(base, job_id, samples, concurrency))
         submit_s = time.time() - t0
@@ -358,15 +350,18 @@ def _wait_webhooks_sent(settings: Settings, job_id: uuid.UUID, sink: _WebhookSin
 
 
 def _wait_workers(settings: Settings, since: float, timeout_s: float) -> bool:
-    """Wait until a worker started after ``since`` heartbeats (importing actors takes seconds)."""
+    """Wait until every pool has a worker started after ``since`` that heartbeats (importing
+    actors takes seconds)."""
     import redis
 
+    from core.queue import POOLS
     from ops.pools import workers
 
     client = redis.Redis.from_url(settings.effective_redis_url)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if any(worker.started >= since for worker in workers(client, settings)):
+        live = {p for w in workers(client, settings) if w.started >= since for p in w.pools}
+        if live >= set(POOLS):
             return True
         time.sleep(0.3)
     return False

@@ -8,9 +8,12 @@ that ``pvara pools scale`` writes and ``pvara workers`` follows.
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -70,11 +73,36 @@ class PoolStatus:
         return asdict(self)
 
 
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup CPU quota (a
+    container's limit; ``os.cpu_count()`` would count the node's cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores or 1, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores or 1
+
+
+def default_processes(settings: Settings, pool: str) -> int:
+    """A pool's processes unless scaled: ``pool_processes`` (0 = one per usable core), else
+    ``worker_processes``."""
+    count = settings.pool_processes.get(pool, settings.worker_processes)
+    return count if count > 0 else usable_cores()
+
+
+def default_threads(settings: Settings, pool: str) -> int:
+    """Threads per process of a pool: ``pool_threads``, else ``worker_threads``."""
+    return settings.pool_threads.get(pool, settings.worker_threads)
+
+
 def desired(client: redis.Redis, settings: Settings, group: str | None = None) -> dict[str, int]:
-    """Desired processes per pool for ``group``; unset pools default to ``worker_processes``."""
+    """Desired processes per pool for ``group``; unset pools get :func:`default_processes`."""
     raw = client.hgetall(desired_key(group or settings.worker_group))
     stored = {_text(k): int(v) for k, v in raw.items()}
-    return {pool: stored.get(pool, settings.worker_processes) for pool in POOLS}
+    return {pool: stored.get(pool, default_processes(settings, pool)) for pool in POOLS}
 
 
 def scale(

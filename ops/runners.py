@@ -15,6 +15,7 @@ from ingest.bridge import Bridge
 from ingest.outbox_relay import OutboxRelay
 from ingest.producer import Producer
 from ingest.topics import ensure_topics_when_up
+from ops.pools import default_processes, default_threads
 
 
 def run_bridge(settings: Settings) -> None:
@@ -56,9 +57,15 @@ def worker_argv(
         "ops.pool_process",
         "tasks.workers",
         "--processes",
-        str(processes or settings.worker_processes),
+        str(
+            processes
+            or (default_processes(settings, pool) if pool != "all" else settings.worker_processes)
+        ),
         "--threads",
-        str(threads or settings.worker_threads),
+        str(
+            threads
+            or (default_threads(settings, pool) if pool != "all" else settings.worker_threads)
+        ),
         "--queues",
         *queues,
     ]

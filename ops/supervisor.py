@@ -90,7 +90,7 @@ class Supervisor:
             raise pool_state.ScaleError(f"unknown pool(s): {', '.join(sorted(unknown))}")
         self.settings = settings
         self.pools = tuple(pools)
-        self.threads = threads or settings.worker_threads
+        self.threads = threads  # None: each pool's own (ops.pools.default_threads)
         self.client = client or redis_client(settings)
         self.running: dict[str, list[_Process]] = {pool: [] for pool in self.pools}
         self.stopping: list[_Process] = []

@@ -1,37 +1,66 @@
 """The scheduler's jobs. Each takes a :class:`JobContext` and returns a JSON-able summary.
 
-Every job is idempotent: running an occurrence again (after a crash mid-run) does no harm.
+The scheduler keeps time; the work of the housekeeping jobs (partitions, metrics, retention,
+résumé files, offers) is enqueued into the ``maintenance`` pool (:mod:`tasks.maintenance`),
+as the pool's Deployment expects. ``sweep_stuck`` runs here: it only enqueues. Every job is
+idempotent: running an occurrence again (after a crash mid-run) does no harm.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 import dramatiq
-import psycopg
 import redis
-from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from core import offers as core_offers
-from core.db import PARTITIONED_TABLES, ensure_partitions
 from core.deadletters import DeadLetter, list_dead
 from core.deadletters import delete as delete_dead
 from core.domain import ApplicationStatus as S
-from core.queue import PARSE, PARSE_APPLICATION, SCORE, SCORE_APPLICATION, enqueue
+from core.queue import (
+    MAINTENANCE,
+    PARSE,
+    PARSE_APPLICATION,
+    RUN_MAINTENANCE,
+    SCORE,
+    SCORE_APPLICATION,
+    enqueue,
+)
 from core.settings import Settings
-from ingest.blobs import open_blob_store
+
+# The work itself lives with the pool that does it; these names stay importable from here.
+from tasks.maintenance import (
+    ARCHIVE_SCHEMA,
+    archive_partitions,
+    create_partitions,
+    expire_offers,
+    refresh_metrics,
+    retention,
+    sweep_resume_files,
+)
+
+__all__ = [
+    "ARCHIVE_SCHEMA",
+    "JOBS",
+    "Job",
+    "JobContext",
+    "archive_partitions",
+    "clean_dead_letters",
+    "create_partitions",
+    "expire_offers",
+    "refresh_metrics",
+    "resend_stuck",
+    "retention",
+    "sweep_resume_files",
+    "sweep_stuck",
+]
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_SCHEMA = "archive"
-_PARTITION_NAME = re.compile(r"_y(\d{4})m(\d{2})$")
 _SWEEP_BATCH = 1000
 
 
@@ -51,78 +80,6 @@ class Job:
     cron: str
     run: Callable[[JobContext], dict[str, Any]]
     description: str
-
-
-def create_partitions(ctx: JobContext) -> dict[str, Any]:
-    """Monthly partitions for this month and ``partition_months_ahead`` more."""
-    with ctx.pool.connection() as conn, conn.transaction():
-        created = ensure_partitions(conn, ctx.settings.partition_months_ahead)
-    return {"created": created}
-
-
-def refresh_metrics(ctx: JobContext) -> dict[str, Any]:
-    """``REFRESH MATERIALIZED VIEW CONCURRENTLY application_metrics`` (readers never block)."""
-    with psycopg.connect(ctx.settings.effective_database_url, autocommit=True) as conn:
-        conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY application_metrics")
-    return {"refreshed": "application_metrics"}
-
-
-def _month_start(months_back: int, today: date) -> date:
-    index = today.year * 12 + today.month - 1 - months_back
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def archive_partitions(
-    conn: psycopg.Connection[Any], retention_months: int, today: date | None = None
-) -> list[str]:
-    """Detach monthly partitions that end before the retention cutoff; move them to ``archive``.
-
-    A partition for month M is archived once M is more than ``retention_months`` months before
-    the current month. Nothing is dropped: the table keeps its rows under ``archive.<name>``.
-    Runs in the caller's transaction; returns the archived names.
-    """
-    cutoff = _month_start(retention_months, today or datetime.now(UTC).date())
-    rows = (
-        conn.cursor(row_factory=dict_row)
-        .execute(
-            "SELECT c.relname AS name, p.relname AS parent"
-            "  FROM pg_inherits i"
-            "  JOIN pg_class c ON c.oid = i.inhrelid"
-            "  JOIN pg_class p ON p.oid = i.inhparent"
-            "  JOIN pg_namespace n ON n.oid = p.relnamespace"
-            " WHERE p.relname = ANY(%s) AND n.nspname = current_schema()",
-            (list(PARTITIONED_TABLES),),
-        )
-        .fetchall()
-    )
-    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(ARCHIVE_SCHEMA)))
-    conn.execute("SET LOCAL lock_timeout = '5s'")
-    archived: list[str] = []
-    for row in rows:
-        name, parent = str(row["name"]), str(row["parent"])
-        match = _PARTITION_NAME.search(name)
-        if match is None or date(int(match[1]), int(match[2]), 1) >= cutoff:
-            continue
-        conn.execute(
-            sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
-                sql.Identifier(parent), sql.Identifier(name)
-            )
-        )
-        conn.execute(
-            sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
-                sql.Identifier(name), sql.Identifier(ARCHIVE_SCHEMA)
-            )
-        )
-        log.info("partition archived", extra={"partition": name, "schema": ARCHIVE_SCHEMA})
-        archived.append(f"{ARCHIVE_SCHEMA}.{name}")
-    return archived
-
-
-def retention(ctx: JobContext) -> dict[str, Any]:
-    """Archive partitions older than ``retention_months`` (see :func:`archive_partitions`)."""
-    with ctx.pool.connection() as conn, conn.transaction():
-        archived = archive_partitions(conn, ctx.settings.retention_months)
-    return {"archived": archived}
 
 
 _STUCK_SQL = """
@@ -211,53 +168,34 @@ def clean_dead_letters(ctx: JobContext) -> dict[str, Any]:
     return {"deleted": deleted}
 
 
-def expire_offers(ctx: JobContext) -> dict[str, Any]:
-    """Pending offers past ``expires_at`` become ``expired`` (core.offers, shared with the API)."""
-    with ctx.pool.connection() as conn, conn.transaction():
-        expired = core_offers.expire_offers(conn)
-    return {"expired": expired}
+def _in_maintenance_pool(task: str) -> Callable[[JobContext], dict[str, Any]]:
+    """A job that hands ``task`` to the ``maintenance`` pool (the scheduler only keeps time)."""
 
+    def run(ctx: JobContext) -> dict[str, Any]:
+        enqueue(ctx.broker, MAINTENANCE, RUN_MAINTENANCE, task)
+        return {"enqueued": task, "pool": MAINTENANCE}
 
-_BLOBS_IN_USE_SQL = "SELECT key FROM pvara_resume_blobs_in_use(%s) AS key"
-
-
-def sweep_resume_files(ctx: JobContext) -> dict[str, Any]:
-    """Delete the résumé files no application references (archived ones included) that were
-    stored more than ``blob_grace_s`` ago: those an erasure had to leave because they were
-    recent, and those of submissions that never reached the database."""
-    store = open_blob_store(ctx.settings)
-    grace = ctx.settings.blob_grace_s
-    keys = list(store.keys(min_age_s=grace))
-    deleted = 0
-    for start in range(0, len(keys), _SWEEP_BATCH):
-        batch = keys[start : start + _SWEEP_BATCH]
-        with ctx.pool.connection() as conn:
-            rows = conn.cursor(row_factory=dict_row).execute(_BLOBS_IN_USE_SQL, (batch,))
-            in_use = {row["key"] for row in rows}
-        # min_age_s again: a submission may have stored these bytes since they were listed.
-        deleted += sum(store.delete(key, min_age_s=grace) for key in batch if key not in in_use)
-    if deleted:
-        log.info("unreferenced résumé files deleted", extra={"deleted": deleted})
-    return {"examined": len(keys), "deleted": deleted}
+    run.__name__ = task
+    return run
 
 
 JOBS: tuple[Job, ...] = (
     Job(
         "create_partitions",
         "15 2 * * *",
-        create_partitions,
+        _in_maintenance_pool("create_partitions"),
         "monthly partitions ahead of time (daily)",
     ),
     Job(
         "refresh_metrics",
         "0 * * * *",
-        refresh_metrics,
+        _in_maintenance_pool("refresh_metrics"),
         "application_metrics refreshed concurrently (hourly)",
     ),
     Job(
         "retention",
         "45 3 * * *",
-        retention,
+        _in_maintenance_pool("retention"),
         "partitions past retention detached into the archive schema (daily)",
     ),
     Job(
@@ -275,13 +213,13 @@ JOBS: tuple[Job, ...] = (
     Job(
         "sweep_resume_files",
         "30 4 * * *",
-        sweep_resume_files,
+        _in_maintenance_pool("sweep_resume_files"),
         "résumé files no application references, past blob_grace_s, deleted (daily)",
     ),
     Job(
         "expire_offers",
         "*/10 * * * *",
-        expire_offers,
+        _in_maintenance_pool("expire_offers"),
         "pending offers past their expiry become expired (every 10 minutes)",
     ),
 )

@@ -34,6 +34,7 @@ __all__ = [
     "ScreeningOutcome",
     "ScreeningRequest",
     "build_router",
+    "may_call_models",
     "screen",
     "use_router",
 ]
@@ -83,11 +84,19 @@ def use_router(router: Router | None) -> None:
         _router = router
 
 
-def screen(request: ScreeningRequest) -> ScreeningOutcome:
-    """Score one application: local screener first, then the tier's models where needed."""
+def _current() -> Router:
     global _router
     with _lock:
         if _router is None:
             _router = build_router(get_settings())
-        router = _router
-    return router.screen(request)
+        return _router
+
+
+def screen(request: ScreeningRequest) -> ScreeningOutcome:
+    """Score one application: local screener first, then the tier's models where needed."""
+    return _current().screen(request)
+
+
+def may_call_models(tier: str) -> bool:
+    """Whether screening an application of ``tier`` may send its résumé to a model."""
+    return _current().may_call_models(tier)

@@ -159,6 +159,14 @@ class Router:
         self._breaker = breaker
         self._local = local or LocalScreener()
 
+    def may_call_models(self, tier: str) -> bool:
+        """Whether an application of ``tier`` may be sent to a model: its route escalates and
+        a provider of its chain is configured (else the local screener alone decides)."""
+        route = self._routes.get(tier)
+        if route is None or route.escalate == "never":
+            return False
+        return any(self._providers[step.provider].available for step in route.steps)
+
     def screen(self, request: ScreeningRequest) -> ScreeningOutcome:
         """Score one application (see the module docstring for the rules)."""
         started = time.perf_counter()

@@ -6,14 +6,9 @@ from typing import Any
 
 import psycopg
 
-from core.domain import can_transition
-from core.events import APPLICATIONS_STATUS_CHANGED
-from core.outbox import add_event
+from core.status import IllegalTransitionError, change_status
 
-
-class IllegalTransitionError(ValueError):
-    """The pipeline asked for a status change the state machine does not allow."""
-
+__all__ = ["LOAD_SQL", "IllegalTransitionError", "load", "move"]
 
 LOAD_SQL = """
 SELECT a.*, j.title AS job_title, j.description AS job_description, j.tier AS job_tier,
@@ -26,6 +21,7 @@ SELECT a.*, j.title AS job_title, j.description AS job_description, j.tier AS jo
 
 
 def load(conn: psycopg.Connection[Any], application_id: str) -> dict[str, Any] | None:
+    """The application with its job's title, description, tier and status; None if unknown."""
     row: dict[str, Any] | None = conn.execute(LOAD_SQL, (application_id,)).fetchone()
     return row
 
@@ -39,41 +35,8 @@ def move(
     reason: str | None = None,
     **columns: Any,
 ) -> bool:
-    """Change status from ``expect`` to ``to_status`` (plus columns) and record the event.
-
-    Returns False when the application was no longer in ``expect`` (another delivery won).
-    Runs in the caller's transaction.
-    """
-    if not can_transition(expect, to_status):
-        raise IllegalTransitionError(f"{expect} → {to_status} is not a legal transition")
-    sets = ", ".join(f"{name} = %({name})s" for name in columns)
-    sql = (
-        "UPDATE applications SET status = %(to)s, status_reason = %(reason)s,"
-        " updated_at = now(), status_changed_at = now()"
-        + (f", {sets}" if sets else "")
-        + " WHERE id = %(id)s AND created_at = %(created_at)s AND status = %(expect)s"
-    )
-    params = {
-        **columns,
-        "to": to_status,
-        "reason": reason,
-        "id": app["id"],
-        "created_at": app["created_at"],
-        "expect": expect,
-    }
-    if conn.execute(sql, params).rowcount != 1:
-        return False
-    add_event(
-        conn,
-        APPLICATIONS_STATUS_CHANGED,
-        {
-            "application_id": str(app["id"]),
-            "job_id": str(app["job_id"]),
-            "from": expect,
-            "to": to_status,
-            "reason": reason,
-        },
-        key=str(app["job_id"]),
-        job_id=app["job_id"],
-    )
-    return True
+    """Change status from ``expect`` to ``to_status`` (plus columns) and record the event
+    (:func:`core.status.change_status`). False when the application was no longer in
+    ``expect`` (another delivery won)."""
+    moved = change_status(conn, app, to_status, expect=expect, reason=reason, columns=columns)
+    return moved is not None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import psycopg
 import redis
 
 from core.db import Pool, create_pool
@@ -31,9 +32,20 @@ def settings() -> Settings:
 
 
 def db() -> Pool:
-    return _once(
-        "db", lambda: create_pool(settings(), name="worker", max_size=settings().worker_threads + 2)
-    )
+    """The process's PostgreSQL pool. Connections are in autocommit: a stage's single
+    statement (:mod:`core.status`) is its own transaction, with no BEGIN/COMMIT round trips;
+    multi-statement work opens ``conn.transaction()`` explicitly."""
+    return _once("db", _make_pool)
+
+
+def _make_pool() -> Pool:
+    config = settings()
+    threads = max(config.worker_threads, *config.pool_threads.values())
+    return create_pool(config, name="worker", max_size=threads + 2, configure=_autocommit)
+
+
+def _autocommit(conn: psycopg.Connection[Any]) -> None:
+    conn.autocommit = True
 
 
 def redis_client() -> redis.Redis:

@@ -8,6 +8,7 @@ from dramatiq.middleware import Retries, default_middleware
 from core.queue import create_broker
 from core.settings import get_settings
 from tasks.middleware import DieWithParent, OutageRetries, PoolStats
+from tasks.sandbox import WarmSandbox
 
 _settings = get_settings()
 broker = create_broker(
@@ -17,4 +18,5 @@ broker = create_broker(
 )
 broker.add_middleware(PoolStats(_settings))
 broker.add_middleware(DieWithParent())
+broker.add_middleware(WarmSandbox())
 dramatiq.set_broker(broker)

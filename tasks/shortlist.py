@@ -1,32 +1,30 @@
 """The ``shortlist`` pool: top N per job above the threshold, as a new version, atomically.
 
-Scores arrive in bursts; :func:`request_rebuild` debounces them so a burst for one job
-triggers one rebuild (a Redis ``SET NX`` marks a rebuild as pending; the rebuild clears the
-mark before it reads the scores, so a score landing during a rebuild schedules another).
+Scores arrive in bursts; :func:`tasks._handoff.to_shortlist` debounces them so a burst for
+one job triggers one rebuild (a Redis ``SET NX`` marks a rebuild as pending; the rebuild clears
+the mark before it reads the scores, so a score landing during a rebuild schedules another).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 import dramatiq
 
 from core.domain import ApplicationStatus as S
-from core.events import APPLICATIONS_STATUS_CHANGED, SHORTLIST_UPDATED
+from core.events import SHORTLIST_UPDATED
 from core.outbox import add_event
-from core.queue import REBUILD_SHORTLIST, SHORTLIST, enqueue
-from screening.criteria import Criteria
-from tasks import _resources
-from tasks.broker import broker
+from core.queue import REBUILD_SHORTLIST, SHORTLIST
+from core.status import change_status_many
+from tasks import _criteria, _resources
+from tasks._handoff import PENDING_KEY, to_shortlist
+from tasks.broker import broker  # noqa: F401  (declares the broker before the actor)
 
 log = logging.getLogger(__name__)
 
-_PENDING_KEY = "pvara:shortlist:pending:{}"
-
 _CANDIDATES_SQL = """
-SELECT id, ai_score, status FROM applications
+SELECT id, created_at, ai_score, status FROM applications
  WHERE job_id = %s AND status IN ('screened', 'shortlisted') AND ai_score >= %s
  ORDER BY ai_score DESC, submitted_at, id
  LIMIT %s
@@ -40,16 +38,8 @@ SELECT s.application_id, s.rank, s.ai_score FROM shortlist s
 """
 
 
-def request_rebuild(job_id: uuid.UUID | str, *, delay_ms: int | None = None) -> bool:
-    """Schedule a rebuild of ``job_id``'s shortlist unless one is already pending."""
-    settings = _resources.settings()
-    delay = settings.shortlist_debounce_ms if delay_ms is None else delay_ms
-    pending = _resources.redis_client().set(
-        _PENDING_KEY.format(job_id), "1", nx=True, px=max(delay * 20, 60_000)
-    )
-    if pending:
-        enqueue(broker, SHORTLIST, REBUILD_SHORTLIST, str(job_id), "scores", delay_ms=delay)
-    return bool(pending)
+#: Score hands over through :func:`tasks._handoff.to_shortlist`; the name stays for callers.
+request_rebuild = to_shortlist
 
 
 @dramatiq.actor(
@@ -61,32 +51,33 @@ def request_rebuild(job_id: uuid.UUID | str, *, delay_ms: int | None = None) -> 
     time_limit=120_000,
     max_age=3_600_000,  # a newer rebuild supersedes it
 )
-def rebuild_shortlist(job_id: str, reason: str = "scores") -> int | None:
-    """Rebuild one job's shortlist; returns the new version (None when nothing changed)."""
-    _resources.redis_client().delete(_PENDING_KEY.format(job_id))
-    return build(job_id, reason)
+def rebuild_shortlist(job_id: str, reason: str = "scores") -> None:
+    """Rebuild one job's shortlist (a new version only when it changed)."""
+    _resources.redis_client().delete(PENDING_KEY.format(job_id))
+    build(job_id, reason)
 
 
 def build(job_id: str, reason: str) -> int | None:
     """Compute and store the shortlist in one transaction (serialised per job)."""
     with _resources.db().connection() as conn, conn.transaction():
+        # NO KEY UPDATE serialises rebuilds of the job without blocking the foreign-key
+        # checks (KEY SHARE) of the applications the bridge is inserting for it meanwhile.
         job = conn.execute(
-            "SELECT id, organization_id FROM jobs WHERE id = %s FOR UPDATE", (job_id,)
+            "SELECT id, organization_id,"
+            " (SELECT max(version) FROM screening_criteria WHERE job_id = jobs.id) AS version"
+            " FROM jobs WHERE id = %s FOR NO KEY UPDATE",
+            (job_id,),
         ).fetchone()
         if job is None:
             return None
-        row = conn.execute(
-            "SELECT version, criteria FROM screening_criteria WHERE job_id = %s"
-            " ORDER BY version DESC LIMIT 1",
-            (job_id,),
-        ).fetchone()
-        criteria = Criteria.model_validate(row["criteria"]) if row else Criteria()
-        criteria_version = row["version"] if row else None
+        criteria_version = job["version"]
+        criteria = _criteria.of_version(conn, job_id, criteria_version)
         top = conn.execute(
             _CANDIDATES_SQL,
             (job_id, criteria.filtering.min_score_threshold, criteria.filtering.top_n_candidates),
         ).fetchall()
         entries = [(r["id"], rank, r["ai_score"]) for rank, r in enumerate(top, start=1)]
+        created = [r["created_at"] for r in top]
         current = [
             (r["application_id"], r["rank"], r["ai_score"])
             for r in conn.execute(_CURRENT_SQL, (job_id, job_id))
@@ -112,7 +103,7 @@ def build(job_id: str, reason: str) -> int | None:
                     for app_id, rank, score in entries
                 ],
             )
-        _apply_membership(conn, job_id, entries)
+        _apply_membership(conn, job_id, entries, created)
         add_event(
             conn,
             SHORTLIST_UPDATED,
@@ -135,57 +126,33 @@ def build(job_id: str, reason: str) -> int | None:
     return int(version)
 
 
-def _apply_membership(conn: Any, job_id: str, entries: list[tuple[Any, int, Any]]) -> None:
-    """Mark members (status screened → shortlisted) and unmark those who dropped out."""
+def _apply_membership(
+    conn: Any, job_id: str, entries: list[tuple[Any, int, Any]], created: list[Any]
+) -> None:
+    """Mark members (status screened → shortlisted) and unmark those who dropped out
+    (shortlisted → screened), the status changes through the state machine's guard. Rows
+    whose membership and rank did not change are not written (each write of an application
+    row updates all its indexes, the résumé's text search included)."""
     ids = [app_id for app_id, _, _ in entries]
-    dropped = conn.execute(
-        "UPDATE applications SET is_in_shortlist = false, shortlist_rank = NULL,"
-        " status = CASE WHEN status = 'shortlisted' THEN 'screened' ELSE status END,"
-        " updated_at = now()"
-        " WHERE job_id = %s AND is_in_shortlist AND NOT (id = ANY(%s))"
-        " RETURNING id, status",
-        (job_id, ids),
-    ).fetchall()
-    joined = conn.execute(
+    dropped = [
+        row["id"]
+        for row in conn.execute(
+            "UPDATE applications SET is_in_shortlist = false, shortlist_rank = NULL,"
+            " updated_at = now()"
+            " WHERE job_id = %s AND is_in_shortlist AND NOT (id = ANY(%s))"
+            " RETURNING id",
+            (job_id, ids),
+        )
+    ]
+    change_status_many(
+        conn, job_id, dropped, S.SCREENED, expect=S.SHORTLISTED, reason="left shortlist"
+    )
+    conn.execute(
         "UPDATE applications a SET is_in_shortlist = true, shortlist_rank = v.rank,"
-        " status = CASE WHEN a.status = 'screened' THEN 'shortlisted' ELSE a.status END,"
-        " status_changed_at = CASE WHEN a.status = 'screened' THEN now()"
-        "                          ELSE a.status_changed_at END,"
         " updated_at = now()"
-        " FROM (SELECT u.id, u.rank, p.status AS before"
-        "         FROM unnest(%s::uuid[], %s::int[]) AS u(id, rank)"
-        "         JOIN applications p ON p.id = u.id AND p.job_id = %s) AS v"
-        " WHERE a.id = v.id AND a.job_id = %s"
-        " RETURNING a.id, v.before",
-        (ids, [rank for _, rank, _ in entries], job_id, job_id),
-    ).fetchall()
-    for row in dropped:
-        add_event(
-            conn,
-            APPLICATIONS_STATUS_CHANGED,
-            {
-                "application_id": str(row["id"]),
-                "job_id": str(job_id),
-                "from": S.SHORTLISTED,
-                "to": row["status"],
-                "reason": "left shortlist",
-            },
-            key=str(job_id),
-            job_id=job_id,
-        )
-    for row in joined:
-        if row["before"] != S.SCREENED:
-            continue
-        add_event(
-            conn,
-            APPLICATIONS_STATUS_CHANGED,
-            {
-                "application_id": str(row["id"]),
-                "job_id": str(job_id),
-                "from": S.SCREENED,
-                "to": S.SHORTLISTED,
-                "reason": "shortlist",
-            },
-            key=str(job_id),
-            job_id=job_id,
-        )
+        " FROM unnest(%s::uuid[], %s::timestamptz[], %s::int[]) AS v(id, created_at, rank)"
+        " WHERE a.id = v.id AND a.created_at = v.created_at AND a.job_id = %s"
+        "   AND (NOT a.is_in_shortlist OR a.shortlist_rank IS DISTINCT FROM v.rank)",
+        (ids, created, [rank for _, rank, _ in entries], job_id),
+    )
+    change_status_many(conn, job_id, ids, S.SHORTLISTED, expect=S.SCREENED, reason="shortlist")

@@ -22,7 +22,8 @@ from api.applications.schemas import (
 )
 from api.errors import ProblemError
 from api.openapi import REQUEST_BODY_OPT, problems
-from api.security import request_ip
+from api.ratelimit import IP_LIMIT_IN_HANDLER, IP_WHAT, Limit
+from api.security import request_ip, security_state
 from api.state import ApiState
 from core.logs import request_id_var
 
@@ -47,7 +48,9 @@ class ApplicationsController(Controller):
             REQUEST_BODY_OPT: {
                 "application/json": ApplicationJson,
                 "multipart/form-data": ApplicationForm,
-            }
+            },
+            # The per-IP count rides in one Redis round trip with the submission limit.
+            IP_LIMIT_IN_HANDLER: True,
         },
         responses=problems(
             {
@@ -70,12 +73,19 @@ class ApplicationsController(Controller):
         state_: NamedDependency[ApiState],
         job_id: FromPath[uuid.UUID],
     ) -> Response[SubmissionAccepted]:
-        await ratelimit.hit(
+        ip = request_ip(request)
+        ip_per_min = security_state(request.app).settings.rate_limit_ip_per_min
+        await ratelimit.hit_all(
             state_.redis,
-            "submit",
-            request_ip(request),
-            state_.settings.rate_limit_submit_per_min,
-            "submissions from this address",
+            [
+                Limit("ip", ip, ip_per_min, IP_WHAT),
+                Limit(
+                    "submit",
+                    ip,
+                    state_.settings.rate_limit_submit_per_min,
+                    "submissions from this address",
+                ),
+            ],
         )
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         resume: service.ResumeFile | None = None

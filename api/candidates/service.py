@@ -29,11 +29,10 @@ from api.candidates.schemas import (
 from api.errors import ProblemError
 from api.security import OrgSession
 from api.state import ApiState
-from core.domain import ERASED, ApplicationStatus, can_transition
-from core.events import APPLICATIONS_STATUS_CHANGED
-from core.outbox import add_event_async
+from core.domain import ERASED, ApplicationStatus
 from core.pii import mask_cnic
 from core.pii_crypto import PiiCipher
+from core.status import IllegalTransitionError, change_status_async
 from ingest.blobs import InvalidBlobKeyError
 
 log = logging.getLogger(__name__)
@@ -211,48 +210,38 @@ async def change_status(
     reason: str | None,
 ) -> None:
     """Move a (locked) application to ``to`` if a person may, and emit
-    ``applications.status_changed`` in the same transaction.
+    ``applications.status_changed`` in the same transaction (:mod:`core.status`).
 
     Raises:
         ProblemError: 409 ``illegal_transition`` (naming from/to and the legal targets).
     """
     current = ApplicationStatus(app["status"])
     target = ApplicationStatus(to)
-    if not can_transition(current, target, by_person=True):
-        raise ProblemError(
-            409,
-            "illegal_transition",
-            f"An application cannot go from {current} to {target}.",
-            extra={"from": current, "to": target},
-        )
     leaves_shortlist = target not in (
         ApplicationStatus.SHORTLISTED,
         ApplicationStatus.INTERVIEW,
         ApplicationStatus.OFFER,
         ApplicationStatus.HIRED,
     )
-    cur = await conn.execute(
-        "UPDATE applications SET status = %s, status_reason = %s, updated_at = now(),"
-        " status_changed_at = now()"
-        + (", is_in_shortlist = false, shortlist_rank = NULL" if leaves_shortlist else "")
-        + " WHERE id = %s AND created_at = %s AND status = %s",
-        (target, reason, app["id"], app["created_at"], current),
-    )
-    if cur.rowcount != 1:
+    try:
+        moved = await change_status_async(
+            conn,
+            app,
+            target,
+            expect=current,
+            reason=reason,
+            by_person=True,
+            columns={"is_in_shortlist": False, "shortlist_rank": None} if leaves_shortlist else {},
+        )
+    except IllegalTransitionError as exc:
+        raise ProblemError(
+            409,
+            "illegal_transition",
+            f"An application cannot go from {current} to {target}.",
+            extra={"from": current, "to": target},
+        ) from exc
+    if not moved:
         raise ProblemError(409, "concurrent_update", "The application changed meanwhile; retry.")
-    await add_event_async(
-        conn,
-        APPLICATIONS_STATUS_CHANGED,
-        {
-            "application_id": str(app["id"]),
-            "job_id": str(app["job_id"]),
-            "from": current,
-            "to": target,
-            "reason": reason,
-        },
-        key=str(app["job_id"]),
-        job_id=app["job_id"],
-    )
     app["status"] = target
 
 

@@ -107,8 +107,9 @@ async def _lock_job(conn: AsyncConnection[Any], session: OrgSession, job_id: uui
         raise _not_found(job_id)
 
 
-async def _invalidate_public(api: ApiState) -> None:
+async def _invalidate_public(api: ApiState, job_id: uuid.UUID | None = None) -> None:
     await api.redis.incr(_PUBLIC_GEN_KEY)
+    await api.jobs.changed(api.redis, job_id)  # the submission path's cache, every process
 
 
 async def create_job(session: OrgSession, data: JobIn) -> JobOut:
@@ -159,7 +160,7 @@ async def update_job(session: OrgSession, job_id: uuid.UUID, patch: JobPatch) ->
         await session.audit(
             conn, "job.update", "job", job_id, before=_audit_view(before), after=_audit_view(after)
         )
-    await _invalidate_public(session.api)
+    await _invalidate_public(session.api, job_id)
     return after
 
 
@@ -182,7 +183,7 @@ async def close_job(session: OrgSession, job_id: uuid.UUID) -> JobOut:
             before={"status": before.status},
             after={"status": after.status},
         )
-    await _invalidate_public(session.api)
+    await _invalidate_public(session.api, job_id)
     return after
 
 
@@ -276,7 +277,7 @@ async def put_criteria(session: OrgSession, job_id: uuid.UUID, data: CriteriaIn)
             after={"version": version, "criteria": criteria, **job_changes},
         )
     if "tier" in job_changes:
-        await _invalidate_public(session.api)
+        await _invalidate_public(session.api, job_id)
     return out
 
 

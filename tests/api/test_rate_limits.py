@@ -88,3 +88,46 @@ def test_redis_down_is_503_with_retry_after_and_back_to_normal_once_it_restarts(
     assert "retry" in body["detail"].lower()
     assert live.status_code == 503  # every route counts against the IP limit
     assert after.status_code == 404
+
+
+def test_submissions_count_once_each_against_the_ip_limit_accepted_or_refused(
+    services_up: Settings, org_a: Org
+) -> None:
+    # The submission counts its IP in one Redis round trip with its resubmission check; one
+    # that fails before (bad input, unknown job) is still counted, exactly once.
+    from tests.conftest import create_org_and_job
+
+    settings = services_up.model_copy(
+        update={"rate_limit_ip_per_min": 4, "trusted_proxies": "testclient"}
+    )
+    unknown = f"/api/v1/jobs/{uuid.uuid4()}/applications"
+    import psycopg
+
+    with psycopg.connect(services_up.effective_database_url, autocommit=True) as db:
+        job = create_org_and_job(db).job_id
+    url = f"/api/v1/jobs/{job}/applications"
+    from api.ratelimit import window_key
+
+    with TestClient(app=create_app(settings)) as client:
+        for _ in range(3):  # a minute boundary inside the sequence restarts the count: again
+            headers = _address()
+            fields = {
+                "candidate_cnic": f"{uuid.uuid4().int % 10**13:013d}",
+                "candidate_name": "Rate Limited",
+                "candidate_email": "limited@example.com",
+                "resume_text": "Python developer, PostgreSQL, five years.",
+            }
+            window = window_key("ip", "x")[0]
+            statuses = [
+                client.post(url, headers=headers, json=fields).status_code,  # accepted
+                client.post(url, headers=headers, json=fields).status_code,  # a resubmission
+                client.post(unknown, headers=headers, json=fields).status_code,
+                client.post(
+                    url, headers={**headers, "Content-Type": "application/json"}, content=b"{"
+                ).status_code,
+            ]
+            limited = client.post(url, headers=headers, json=fields)
+            if window_key("ip", "x")[0] == window:
+                break
+    assert statuses == [202, 200, 404, 400]
+    problem(limited, 429, "rate_limited")

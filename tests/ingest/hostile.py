@@ -256,6 +256,9 @@ def broken_docx() -> bytes:
 # --- run in the extraction child by the isolation tests (importable by reference) ------------
 
 
+Payload = tuple[str, int | None, list[str], list[str]]
+
+
 def spin_forever(pid_file: str) -> tuple[str, int | None, list[str], list[str]]:
     """A parser stuck in an endless loop (it first leaves its pid in ``pid_file``)."""
     with open(pid_file, "w") as file:
@@ -274,3 +277,25 @@ def allocate_forever(*_: object) -> tuple[str, int | None, list[str], list[str]]
 def crash(*_: object) -> tuple[str, int | None, list[str], list[str]]:
     """A parser that takes the process down (as a segfault in a C extension would)."""
     os._exit(3)
+
+
+def own_pid(*_: object) -> tuple[str, int | None, list[str], list[str]]:
+    """Reports which parser process ran it."""
+    return str(os.getpid()), None, [], []
+
+
+def limits_in_force(burn_s: float = 0.0) -> tuple[str, int | None, list[str], list[str]]:
+    """Burns ``burn_s`` of CPU, then reports the limits the parser set for this file: the CPU
+    seconds left before its soft RLIMIT_CPU (counted from the file's start) and the soft
+    RLIMIT_AS, as ``"cpu_left as_limit"``."""
+    import resource
+    import time
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    at_start = usage.ru_utime + usage.ru_stime
+    deadline = time.process_time() + burn_s
+    while time.process_time() < deadline:
+        pass
+    cpu_soft, _ = resource.getrlimit(resource.RLIMIT_CPU)
+    as_soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return f"{cpu_soft - at_start} {as_soft}", None, [], []

@@ -15,11 +15,11 @@ from ingest.extract import (
     TEXT,
     ExtractionError,
     ExtractionLimits,
-    _parse_docx,
-    _run_isolated,
     extract_text,
     sniff_media_type,
 )
+from ingest.extract.docx import parse_docx
+from ingest.extract.isolation import run_isolated
 from tests.ingest import hostile
 
 # Half the default time limit: a refusal must come from a check, not from being killed (a
@@ -90,7 +90,7 @@ def test_parse_exceeding_the_time_limit_is_killed(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     started = time.monotonic()
     with pytest.raises(ExtractionError) as caught:
-        _run_isolated(hostile.spin_forever, (str(pid_file),), ExtractionLimits(time_limit_s=1.0))
+        run_isolated(hostile.spin_forever, (str(pid_file),), ExtractionLimits(time_limit_s=1.0))
     assert caught.value.code == "timeout"
     assert time.monotonic() - started < 8  # the limit plus process start on a loaded machine
     with pytest.raises(ProcessLookupError):
@@ -100,13 +100,13 @@ def test_parse_exceeding_the_time_limit_is_killed(tmp_path: Path) -> None:
 def test_parse_exceeding_the_memory_limit_fails_without_hurting_the_caller() -> None:
     limits = ExtractionLimits(memory_limit_bytes=256 * 1024 * 1024)
     with pytest.raises(ExtractionError) as caught:
-        _run_isolated(hostile.allocate_forever, (), limits)
+        run_isolated(hostile.allocate_forever, (), limits)
     assert caught.value.code == "memory_limit"
 
 
 def test_parser_that_dies_is_reported_as_crashed() -> None:
     with pytest.raises(ExtractionError) as caught:
-        _run_isolated(hostile.crash, (), ExtractionLimits())
+        run_isolated(hostile.crash, (), ExtractionLimits())
     assert caught.value.code == "parser_crashed"
 
 
@@ -229,12 +229,12 @@ _REAL_CVS = Path("/work/shared/datasets/vacancy-resume-matching/CV")
 
 @pytest.mark.skipif(not _REAL_CVS.is_dir(), reason="the shared CV dataset is not here")
 def test_real_world_docx_resumes_extract_with_no_hidden_text() -> None:
-    # Some use white text on a coloured sidebar. The parser is called in-process here (no
-    # child per file): this is about what it reads, the isolation is tested above.
+    # Some use white text on a coloured sidebar. The parser is called in-process here (not in
+    # the sandbox): this is about what it reads, the isolation is tested above.
     for path in sorted(_REAL_CVS.glob("*.docx")):
         data = path.read_bytes()
         assert sniff_media_type(data, path.name, None) == DOCX
-        text, _, hidden, flags = _parse_docx(data, ExtractionLimits())
+        text, _, hidden, flags = parse_docx(data, ExtractionLimits())
         assert len(text) > 200, path.name
         assert hidden == [], path.name
         assert flags == [], path.name

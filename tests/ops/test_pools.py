@@ -35,7 +35,9 @@ def test_scale_refuses_unknown_pools_and_counts_out_of_range(
         pools.scale(redis_client, services_up, {"parse": -1}, group)
     with pytest.raises(pools.ScaleError):
         pools.parse_scale_args(["parse:4"])
-    assert pools.desired(redis_client, services_up, group)["parse"] == services_up.worker_processes
+    assert pools.desired(redis_client, services_up, group)["parse"] == pools.default_processes(
+        services_up, "parse"
+    )
 
 
 def test_pools_scale_command_sets_desired_counts_that_pools_lists(group: str) -> None:
