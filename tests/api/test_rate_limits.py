@@ -73,7 +73,7 @@ def test_redis_down_is_503_with_retry_after_and_back_to_normal_once_it_restarts(
         settings = services_up.model_copy(
             update={"redis_url": sandbox.settings.local_redis_url, "trusted_proxies": "testclient"}
         )
-        headers = _address()
+        headers = {**_address(), "X-Status-Token": "not-a-token"}
         status_of = f"/api/v1/applications/{uuid.uuid4()}"
         with TestClient(app=create_app(settings)) as client:
             before = client.get(status_of, headers=headers)
