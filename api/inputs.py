@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import Enum
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -95,7 +96,7 @@ class Input(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _trim(cls, value: Any) -> Any:
-        if isinstance(value, str):
+        if isinstance(value, str) and not isinstance(value, Enum):  # a str enum stays itself
             return value.strip() or value
         return value
 

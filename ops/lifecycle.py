@@ -10,36 +10,24 @@ left in its process group (a Dramatiq worker process, a resource tracker) is end
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
+from core.parent_death import die_with_parent
+
 SUPERVISOR_PID_ENV = "PVARA_SUPERVISOR_PID"
-_PR_SET_PDEATHSIG = 1
 
 log = logging.getLogger(__name__)
-
-
-def ask_for_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
-    """``prctl(PR_SET_PDEATHSIG, sig)`` for this process; False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0)
 
 
 def die_with_supervisor() -> None:
     """If a supervisor started this process, end it when the supervisor dies."""
     expected = os.environ.get(SUPERVISOR_PID_ENV, "")
-    if not expected.isdigit():
-        return
-    if ask_for_parent_death_signal() and os.getppid() != int(expected):
-        # The supervisor died before the request took effect.
-        os.kill(os.getpid(), signal.SIGTERM)
+    if expected.isdigit():
+        die_with_parent(int(expected))
 
 
 def supervised_env(env: dict[str, str]) -> dict[str, str]:

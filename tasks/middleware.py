@@ -16,15 +16,12 @@ second instead of one per message.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import multiprocessing
 import os
 import random
-import signal
 import socket
-import sys
 import threading
 import time
 import traceback
@@ -40,6 +37,7 @@ from dramatiq.middleware import Middleware, Retries
 from core.liveness import liveness
 from core.logs import application_id_var, configure_logging
 from core.outages import describe, is_outage
+from core.parent_death import die_with_parent
 from core.queue import POOLS
 from core.settings import Settings
 
@@ -342,24 +340,17 @@ class OutageRetries(Retries):
             )
 
 
-_PR_SET_PDEATHSIG = 1
-
-
 class DieWithParent(Middleware):
     """Ends a worker process (SIGTERM: it stops consuming and finishes what it holds) when
     Dramatiq's main process dies, even by SIGKILL, so no orphan keeps consuming beside a
-    restarted pool (Linux ``PR_SET_PDEATHSIG``)."""
+    restarted pool (:mod:`core.parent_death`)."""
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         parent = multiprocessing.parent_process()
-        if parent is None or not sys.platform.startswith("linux"):
+        if parent is None or parent.pid is None:
             return
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        if not die_with_parent(parent.pid):
             log.warning("could not ask to die with the parent process")
-            return
-        if os.getppid() != parent.pid:  # the parent died before the request took effect
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _actor_option(broker: dramatiq.Broker, actor_name: str, name: str, default: Any) -> Any:

@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -123,6 +124,12 @@ class SmtpCatcher:
             server_hostname="127.0.0.1",
             **options,
         )
+        if self.tls == "tls":
+            # aiosmtpd warns on each connection that AUTH does not require STARTTLS: moot on an
+            # implicit-TLS socket. (Process-wide: the warning comes from the server's thread.)
+            warnings.filterwarnings(
+                "ignore", "Requiring AUTH while not requiring TLS", UserWarning, "aiosmtpd"
+            )
         self._controller.start()
         return self
 

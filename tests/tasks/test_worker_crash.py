@@ -94,7 +94,10 @@ def test_a_worker_killed_mid_message_loses_nothing_and_scores_once(
             wait_for(lambda: _blocked_on(db, holder_pid), 60, "the worker to block on the row lock")
             os.killpg(doomed.proc.pid, signal.SIGKILL)
             doomed.proc.wait(10)
-        holder.rollback()  # the killed worker's transaction can now only abort
+        # PostgreSQL notices the dead client (client_connection_check_interval, core.db) and
+        # cancels its statement: nothing is left waiting to complete once the lock is free.
+        wait_for(lambda: not _blocked_on(db, holder_pid), 30, "the dead worker's statement to end")
+        holder.rollback()
 
     assert redis_client.hexists(f"dramatiq:{SCORE}.msgs", message_id), "the message was lost"
     status = db.execute("SELECT status FROM applications WHERE id = %s", (app_id,)).fetchone()
