@@ -634,7 +634,10 @@ def run_chaos(config: ChaosConfig, source: Settings | None = None, log: Any = pr
         jobs = _create_jobs(settings)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = sandbox.env(dict(os.environ), **config.env)
+        # The clients stand for many candidates but all submit from 127.0.0.1: lift the
+        # per-address submission limit (30/min), as the demo does; the per-IP limit stays.
+        limits = {"PVARA_RATE_LIMIT_SUBMIT_PER_MIN": "0"}
+        env = sandbox.env(dict(os.environ), **{**limits, **config.env})
         up_log = (settings.home / "up.log").open("ab")
         platform = subprocess.Popen(
             [sys.executable, "-m", "ops.cli", "up", "--no-services", "--port", str(port)],

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dramatiq
@@ -60,11 +60,13 @@ def configured_jobs(settings: Settings, jobs: Sequence[Job] = JOBS) -> list[Job]
 
 
 def latest_occurrence(cron: str, now: datetime) -> datetime:
-    """The latest time at or before ``now`` matching ``cron`` (UTC)."""
-    itr = croniter(cron, now)
-    if croniter.match(cron, now.replace(microsecond=0)):
-        return now.replace(microsecond=0)
-    previous: datetime = itr.get_prev(datetime)
+    """The latest time at or before ``now`` matching ``cron`` (UTC).
+
+    (Not ``croniter.match``: for a five-field expression it matches every second of a
+    matching minute, which would make each second of that minute an occurrence of its own.)
+    """
+    start = now.replace(microsecond=0) + timedelta(seconds=1)
+    previous: datetime = croniter(cron, start).get_prev(datetime)
     return previous
 
 

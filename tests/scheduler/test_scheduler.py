@@ -62,6 +62,14 @@ def test_latest_occurrence_is_the_slot_at_or_before_now() -> None:
     assert latest_occurrence("0 * * * *", now) == datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
     assert latest_occurrence("*/5 * * * *", now) == datetime(2026, 3, 10, 14, 35, tzinfo=UTC)
     assert latest_occurrence("* * * * * *", now) == now.replace(microsecond=0)
+    # Inside a matching minute, a five-field expression's occurrence is the minute itself.
+    minute = datetime(2026, 3, 10, 14, 37, tzinfo=UTC)
+    assert latest_occurrence("* * * * *", now) == minute
+    assert latest_occurrence("* * * * *", minute) == minute
+    assert latest_occurrence("37 14 * * *", now) == minute
+    assert latest_occurrence("*/5 * * * *", datetime(2026, 3, 10, 14, 35, 40, tzinfo=UTC)) == (
+        datetime(2026, 3, 10, 14, 35, tzinfo=UTC)
+    )
 
 
 def _scheduler_process(settings: Settings, namespace: str, name: str) -> Child:
