@@ -105,19 +105,21 @@ def _prepare(
     *,
     to: ApplicationStatus | str,
     expect: ApplicationStatus | str,
-    reason: str | None,
-    by_person: bool,
-    single: bool,
-    columns: Mapping[str, Any],
-    unless_erased: bool,
-    events: Sequence[Event],
-    then: Sequence[str],
-    params: Mapping[str, Any],
-    returning: str | None,
     key: Mapping[str, Any],
+    single: bool,
+    reason: str | None = None,
+    by_person: bool = False,
+    columns: Mapping[str, Any] | None = None,
+    unless_erased: bool = False,
+    events: Sequence[Event] = (),
+    then: Sequence[str] = (),
+    params: Mapping[str, Any] | None = None,
+    returning: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     if not can_transition(expect, to, by_person=by_person):
         raise IllegalTransitionError(str(expect), str(to))
+    columns = columns or {}
+    params = params or {}
     statement = _statement(
         single,
         tuple((n, str(v) if isinstance(v, Expr) else None) for n, v in columns.items()),
@@ -181,11 +183,11 @@ def change_status(
         reason=reason,
         by_person=by_person,
         single=True,
-        columns=columns or {},
+        columns=columns,
         unless_erased=unless_erased,
         events=events,
         then=then,
-        params=params or {},
+        params=params,
         returning=returning,
         key={"_id": app["id"], "_created_at": app["created_at"]},
     )
@@ -211,12 +213,7 @@ async def change_status_async(
         reason=reason,
         by_person=by_person,
         single=True,
-        columns=columns or {},
-        unless_erased=False,
-        events=(),
-        then=(),
-        params={},
-        returning=None,
+        columns=columns,
         key={"_id": app["id"], "_created_at": app["created_at"]},
     )
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -242,14 +239,8 @@ def change_status_many(
         to=to,
         expect=expect,
         reason=reason,
-        by_person=False,
         single=False,
-        columns=columns or {},
-        unless_erased=False,
-        events=(),
-        then=(),
-        params={},
-        returning=None,
+        columns=columns,
         key={"_ids": list(ids), "_job_id": job_id},
     )
     with conn.cursor(row_factory=dict_row) as cur:
